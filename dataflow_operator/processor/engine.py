@@ -1,0 +1,336 @@
+"""The data plane: read → transform → route → write, on threads joined by bounded chunk queues.
+
+::
+
+    reader ──routing queue──▶ transformer ──▶ output|default queue ──▶ main sink writer
+                                           └─▶ one queue per route ──▶ route sink writers
+              failures (transform or write) ─────────────────────────▶ error sink (exact messages)
+
+Every derived message shares its parent's :class:`AckCountdown`, so a source position moves only
+when all of them are durably written (or handled by the error sink per ``ackPolicy``). A message
+filtered to nothing is acknowledged at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..connectors import registry as connectors
+from ..connectors.base import ConnectorContext, PipelineSettings, Sink, Source
+from ..spec.durations import parse_duration
+from ..transformers import registry as transformers
+from .chain import TransformChain, TransformFailure
+from .checkpoint import CheckpointStore
+from .error_sink import ErrorSinkWriter, Failure
+from .errors import classify
+from .health import ProgressTracker
+from .message import AckCountdown, Message
+from .metrics import ProcessorMetrics
+from .queues import ChunkQueue
+from .writer import SinkWriter
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ROUTE = "default"
+TRANSFORM_CHUNK = 512
+
+
+@dataclass
+class PipelineResult:
+    """How a run ended: ``failure`` is None after a clean drain (stop or exhausted source)."""
+
+    failure: BaseException | None = None
+    exhausted: bool = False
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.failure is None else 1
+
+
+@dataclass
+class _Route:
+    label: str
+    queue: ChunkQueue
+    writer: SinkWriter | None = None
+    sink: Sink | None = None
+    pending: list[Message] = field(default_factory=list)
+
+
+def settings_from_spec(spec: Mapping[str, Any], reset: bool) -> PipelineSettings:
+    return PipelineSettings(
+        channel_buffer_size=int(spec.get("channelBufferSize", 100)),
+        ack_granularity=str(spec.get("ackGranularity", "batch")),
+        checkpoint_persistence=bool(spec.get("checkpointPersistence", True)),
+        checkpoint_sync_on_ack=bool(spec.get("checkpointSyncOnAck", False)),
+        checkpoint_save_interval=parse_duration(str(spec.get("checkpointSaveInterval", "30s"))),
+        checkpoint_reset=reset,
+    )
+
+
+class Pipeline:
+    """Builds connectors and transformers from a validated, normalised spec (with defaults) and
+    runs them until the source is exhausted, :meth:`stop` is called, or something fails."""
+
+    def __init__(self, spec: Mapping[str, Any], *, namespace: str, name: str, metrics: ProcessorMetrics,
+                 checkpoints: CheckpointStore, progress: ProgressTracker, reset_checkpoint: bool = False) -> None:
+        self.spec = spec
+        self.namespace = namespace
+        self.name = name
+        self.metrics = metrics
+        self.checkpoints = checkpoints
+        self.progress = progress
+        self.settings = settings_from_spec(spec, reset_checkpoint)
+        self.stopping = threading.Event()     # graceful: stop reading, drain, flush
+        self.abort = threading.Event()        # failure: stop everything, acknowledge nothing more
+        self._failure: BaseException | None = None
+        self._failure_lock = threading.Lock()
+        self._exhausted = False
+        self.source_type = str(spec["source"]["type"])
+        self.sink_type = str(spec["sink"]["type"])
+        entries = spec.get("transformations") or []
+        self.chain = TransformChain(
+            [(str(t["type"]), transformers.build(str(t["type"]), t.get("config"), when=t.get("when")))
+             for t in entries], metrics)
+        self.route_specs = transformers.route_sinks(list(entries))
+        capacity = self.settings.channel_buffer_size
+        self.input_queue = ChunkQueue(capacity, metrics.queue_size("routing"), metrics.queue_wait("routing"),
+                                      metrics.stage_latency("read", "transformation"))
+        main_label = DEFAULT_ROUTE if self.route_specs else "output"
+        self.main_route = _Route(DEFAULT_ROUTE, self._queue(main_label))
+        self.routes = {condition: _Route(condition, self._queue(condition)) for condition in self.route_specs}
+        self.source: Source = connectors.create_source(spec["source"], self._context("source", self.source_type))
+        self.main_route.sink = connectors.create_sink(spec["sink"], self._context("sink", self.sink_type))
+        for index, (condition, sink_spec) in enumerate(self.route_specs.items()):
+            self.routes[condition].sink = connectors.create_sink(
+                sink_spec, self._context(f"route_{index}", str(sink_spec["type"])))
+        self.error_sink: ErrorSinkWriter | None = None
+        self._error_sink_connector: Sink | None = None
+        errors = spec.get("errors")
+        if errors:
+            error_type = str(errors["type"])
+            context = self._context("error_sink", error_type)
+            self._error_sink_connector = connectors.create_sink(errors, context)
+            self.error_sink = ErrorSinkWriter(self._error_sink_connector, error_type,
+                                              str(errors.get("ackPolicy", "afterWrite")), self.sink_type,
+                                              metrics, context.metrics)
+        self._reader_stage = metrics.stage_duration("read")
+        self._received = metrics.child("dataflow_messages_received_total", self.source_type)
+        self._input_size = metrics.message_size("input")
+        self._source_context_metrics = self.source.context.metrics
+
+    def _queue(self, queue_type: str) -> ChunkQueue:
+        return ChunkQueue(self.settings.channel_buffer_size, self.metrics.queue_size(queue_type),
+                          self.metrics.queue_wait(queue_type), self.metrics.stage_latency("transformation", "write"))
+
+    def _context(self, connector_name: str, connector_type: str) -> ConnectorContext:
+        connector_metrics = self.metrics.connector(connector_type, connector_name)
+        connector_metrics.initialise_errors(("read",) if connector_name == "source" else ("write",))
+        return ConnectorContext(namespace=self.namespace, name=self.name, connector_name=connector_name,
+                                metrics=connector_metrics, checkpoints=self.checkpoints, progress=self.progress,
+                                settings=self.settings, stop=self.stopping)
+
+    # -- control -------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Graceful: stop reading; everything read is transformed, written and acknowledged."""
+        if not self.stopping.is_set():
+            log.info("stopping: draining the pipeline")
+        self.stopping.set()
+
+    def fail(self, exc: BaseException) -> None:
+        with self._failure_lock:
+            if self._failure is None:
+                self._failure = exc
+                log.error("pipeline failed; stopping without acknowledging unwritten messages",
+                          extra={"error": str(exc), "error_type": classify(exc)})
+        self.abort.set()
+        self.stopping.set()
+        self.input_queue.close()
+        for route in self._all_routes():
+            route.queue.close()
+
+    def _all_routes(self) -> list[_Route]:
+        return [self.main_route, *self.routes.values()]
+
+    # -- run -----------------------------------------------------------------------------------
+
+    def run(self) -> PipelineResult:
+        sinks = [r.sink for r in self._all_routes() if r.sink is not None]
+        if self._error_sink_connector is not None:
+            sinks.append(self._error_sink_connector)
+        try:
+            self._connect(self.source, "source")
+            for sink in sinks:
+                self._connect(sink, "sink")
+        except Exception as exc:  # noqa: BLE001 - a connect failure ends the run with exit 1
+            self._failure = exc
+            self._close_all(sinks)
+            return PipelineResult(failure=exc)
+        threads = self._start_threads()
+        ticker = threading.Thread(target=self._tick_rates, name="metrics-rates", daemon=True)
+        ticker.start()
+        for thread in threads:
+            thread.join()
+        if self._failure is None:
+            try:
+                self.source.flush_positions()
+            except Exception as exc:  # noqa: BLE001 - losing the final checkpoint must not pass silently
+                self._failure = exc
+        self.abort.set()
+        self._close_all(sinks)
+        self.metrics.update_rates()
+        return PipelineResult(failure=self._failure, exhausted=self._exhausted)
+
+    def _connect(self, connector: Source | Sink, role: str) -> None:
+        try:
+            connector.connect()
+        except Exception as exc:
+            connector.context.metrics.set_connected(False)
+            connector.context.metrics.error("connect", classify(exc))
+            raise
+        connector.context.metrics.set_connected(True)
+        log.info("connected", extra={"connector": connector.context.connector_name,
+                                     "connector_type": connector.type_name})
+
+    def _start_threads(self) -> list[threading.Thread]:
+        writers = []
+        for route in self._all_routes():
+            assert route.sink is not None
+            route.writer = SinkWriter(route=route.label, sink=route.sink, sink_type=route.sink.type_name,
+                                      queue=route.queue, metrics=self.metrics,
+                                      connector_metrics=route.sink.context.metrics, error_sink=self.error_sink,
+                                      progress=self.progress, abort=self.abort, fail=self.fail)
+            writers.append(route.writer)
+        threads: list[threading.Thread] = [
+            threading.Thread(target=self._read_loop, name="reader", daemon=True),
+            threading.Thread(target=self._transform_loop, name="transformer", daemon=True),
+            *writers,
+        ]
+        for thread in threads:
+            thread.start()
+        return threads
+
+    def _close_all(self, sinks: list[Sink]) -> None:
+        for connector in (self.source, *sinks):
+            try:
+                connector.close()
+            except Exception:  # noqa: BLE001 - closing is best effort; the outcome is already decided
+                log.exception("closing a connector failed")
+            connector.context.metrics.set_connected(False)
+
+    def _tick_rates(self) -> None:
+        window = self.metrics.window_seconds
+        while not self.abort.wait(window):
+            self.metrics.update_rates()
+
+    # -- threads -------------------------------------------------------------------------------
+
+    def _read_loop(self) -> None:
+        source_metrics = self._source_context_metrics
+        try:
+            self.progress.mark_ready()
+            started = time.monotonic()
+            for chunk in self.source.read():
+                if chunk:
+                    count = len(chunk)
+                    self._reader_stage.observe(time.monotonic() - started)
+                    self._received.inc(count)
+                    source_metrics.read.inc(count)
+                    self.metrics.active_messages.inc(count)
+                    for message in chunk:
+                        self._input_size.observe(len(message.data))
+                    self.input_queue.put(chunk)
+                if self.stopping.is_set():
+                    break
+                started = time.monotonic()
+            else:
+                if not self.stopping.is_set():
+                    self._exhausted = True
+                    log.info("source exhausted; draining")
+        except RuntimeError as exc:
+            if not self.abort.is_set():  # a put on a closed queue after a failure is expected
+                self._read_failed(exc)
+        except Exception as exc:  # noqa: BLE001 - a source that cannot read stops the pipeline
+            self._read_failed(exc)
+        finally:
+            self.input_queue.close()
+
+    def _read_failed(self, exc: BaseException) -> None:
+        error_type = classify(exc)
+        self._source_context_metrics.error("read", error_type)
+        self.metrics.stage_error("read", error_type)
+        self.fail(exc)
+
+    def _transform_loop(self) -> None:
+        try:
+            while True:
+                messages = self.input_queue.get(TRANSFORM_CHUNK, timeout=None)
+                if messages is None or self.abort.is_set():
+                    break
+                self._transform(messages)
+        except Exception as exc:  # noqa: BLE001 - includes an unavailable error sink
+            self.fail(exc)
+        finally:
+            for route in self._all_routes():
+                route.queue.close()
+
+    def _transform(self, messages: list[Message]) -> None:
+        chain, routes, main = self.chain, self.routes, self.main_route
+        failures: list[TransformFailure] = []
+        delta_active = 0
+        succeeded = 0
+        for message in messages:
+            started = time.monotonic()
+            outputs, failed = chain.run(message)
+            self.metrics.processing_duration.observe(time.monotonic() - started)
+            derived = len(outputs) + len(failed)
+            delta_active += derived - 1
+            if derived == 0:
+                succeeded += 1  # filtered out: handled, acknowledged at once
+                message.acknowledge()
+                continue
+            if derived == 1:
+                (outputs[0] if outputs else failed[0].message).ack = message.ack
+            else:
+                countdown = AckCountdown(message.ack, derived)
+                for item in outputs:
+                    item.ack = countdown.done
+                for failure in failed:
+                    failure.message.ack = countdown.done
+            for item in outputs:
+                condition = item.metadata.get("routed_condition") if routes else None
+                route = routes.get(condition, main) if condition is not None else main
+                route.pending.append(item)
+            failures.extend(failed)
+        if delta_active:
+            self.metrics.active_messages.inc(delta_active)
+        if succeeded:
+            self.metrics.record_outcomes(succeeded, 0)
+        for route in self._all_routes():
+            if route.pending:
+                batch, route.pending = route.pending, []
+                route.queue.put(batch)
+        if failures:
+            self._handle_transform_failures(failures)
+
+    def _handle_transform_failures(self, failures: list[TransformFailure]) -> None:
+        self.metrics.record_outcomes(0, len(failures))
+        handled = [Failure(f.message, f.error, f.stage, str(f.message.metadata.get("routed_condition", DEFAULT_ROUTE)))
+                   for f in failures]
+        if self.error_sink is not None:
+            self.error_sink.write(handled)
+        else:
+            # Documented choice (docs/delivery.md): a message no transformation can take would fail
+            # the same way after every restart, so without an error sink it is logged and
+            # acknowledged rather than blocking the source position forever.
+            for failure in handled:
+                log.error("message dropped after a transformation error (no error sink configured)",
+                          extra={"message_id": failure.message.describe(), "stage": failure.stage,
+                                 "error": str(failure.error)})
+                failure.message.acknowledge()
+        self.metrics.active_messages.dec(len(failures))

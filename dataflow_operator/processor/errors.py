@@ -1,0 +1,80 @@
+"""Turns any exception into one ``error_type`` of the closed set in the metric contract.
+
+Dashboards and alerts filter on these values, so nothing outside ``ERROR_TYPES`` may be produced.
+Connectors may raise :class:`ClassifiedError` to state the type themselves.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import ssl
+
+ERROR_TYPES = (
+    "context_canceled",
+    "timeout",
+    "connection_error",
+    "constraint_violation",
+    "invalid_data",
+    "transient",
+    "auth_error",
+    "unknown",
+)
+
+_TIMEOUT_WORDS = ("timeout", "timed out", "deadline exceeded")
+_CONNECTION_WORDS = ("connection refused", "connection reset", "broken pipe", "could not connect",
+                     "connection closed", "server closed the connection", "all brokers down",
+                     "network is unreachable", "no route to host", "transport", "name or service not known")
+_AUTH_WORDS = ("authentication", "password", "permission denied", "unauthorized", "forbidden",
+               "sasl", "not authorized")
+
+
+class ClassifiedError(Exception):
+    """An error whose ``error_type`` is known where it is raised."""
+
+    def __init__(self, message: str, error_type: str) -> None:
+        if error_type not in ERROR_TYPES:
+            raise ValueError(f"unknown error_type {error_type!r}")
+        super().__init__(message)
+        self.error_type = error_type
+
+
+class InvalidDataError(ClassifiedError):
+    """The payload cannot be taken as it is (not JSON, wrong shape, bad value)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "invalid_data")
+
+
+class PipelineCancelled(ClassifiedError):
+    def __init__(self, message: str = "pipeline is shutting down") -> None:
+        super().__init__(message, "context_canceled")
+
+
+def classify(exc: BaseException) -> str:
+    """The ``error_type`` label for ``exc``: explicit first, then by exception class, then by text."""
+    if isinstance(exc, ClassifiedError):
+        return exc.error_type
+    if isinstance(exc, (TimeoutError, socket.timeout)):
+        return "timeout"
+    if isinstance(exc, (json.JSONDecodeError, UnicodeDecodeError, ValueError, TypeError, KeyError)):
+        return "invalid_data"
+    if isinstance(exc, ssl.SSLError):
+        return "connection_error"
+    if isinstance(exc, PermissionError):
+        return "auth_error"
+    if isinstance(exc, (ConnectionError, socket.gaierror)):
+        return "connection_error"
+    text = str(exc).lower()
+    if any(word in text for word in _TIMEOUT_WORDS):
+        return "timeout"
+    if any(word in text for word in _AUTH_WORDS):
+        return "auth_error"
+    if any(word in text for word in _CONNECTION_WORDS):
+        return "connection_error"
+    return "unknown"
+
+
+def is_timeout_like(exc: BaseException) -> bool:
+    """Timeout-like errors are the only ones sinks retry (spec: 3 attempts, 0.5 s doubling)."""
+    return classify(exc) == "timeout"

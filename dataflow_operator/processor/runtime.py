@@ -1,0 +1,119 @@
+"""``dataflow-operator processor``: load the spec, serve metrics and probes, run the pipeline.
+
+Exit codes: 0 after a clean drain (SIGTERM/SIGINT or an exhausted source); 1 when the spec is
+invalid, a connector cannot connect, or a write fails with no error sink to take the message —
+nothing unwritten is acknowledged, so a restart reads it again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+from collections.abc import Mapping
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import yaml
+from prometheus_client import CollectorRegistry
+
+from ..observability.http import HttpServer
+from ..observability.sentry import report
+from ..spec import FieldError, SpecError, spec_from_document, validate_spec, with_defaults
+from ..spec.model import reset_requested
+from .checkpoint import CheckpointStore, FileCheckpointStore, MemoryCheckpointStore
+from .engine import Pipeline, PipelineResult
+from .health import ProgressTracker
+from .metrics import ProcessorMetrics
+
+log = logging.getLogger(__name__)
+
+
+def load_spec_file(path: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The spec and manifest metadata from a JSON or YAML file holding a DataFlow or a bare spec."""
+    text = Path(path).read_text(encoding="utf-8")
+    try:
+        document = json.loads(text)
+    except ValueError:
+        try:
+            document = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise SpecError([FieldError(path, f"neither JSON nor YAML: {exc}")]) from exc
+    spec, metadata = spec_from_document(document)
+    if spec is None:
+        raise SpecError([FieldError(path, "expected a DataFlow manifest or a spec with source and sink")])
+    return spec, metadata
+
+
+def progress_timeout_from_env() -> float:
+    raw = os.environ.get("PROCESSOR_PROGRESS_TIMEOUT_SECONDS", "3600").strip() or "3600"
+    try:
+        return max(float(raw), 0.0)
+    except ValueError:
+        log.warning("PROCESSOR_PROGRESS_TIMEOUT_SECONDS is not a number; using 3600",
+                    extra={"value": raw})
+        return 3600.0
+
+
+def checkpoint_store_for(spec: Mapping[str, Any], namespace: str, name: str,
+                         checkpoint_dir: str | None) -> CheckpointStore:
+    """Memory when persistence is off; the ``df-<name>-checkpoint`` ConfigMap inside a cluster;
+    otherwise a JSON file under ``checkpoint_dir``."""
+    if not spec.get("checkpointPersistence", True):
+        return MemoryCheckpointStore()
+    if checkpoint_dir is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
+        from .configmap_checkpoint import in_cluster_store
+        return in_cluster_store(namespace, name)
+    directory = Path(checkpoint_dir or ".dataflow-checkpoints")
+    return FileCheckpointStore(directory / f"{namespace}.{name}.json")
+
+
+def run_processor(*, spec_path: str, namespace: str | None, name: str | None, metrics_bind_address: str,
+                  checkpoint_dir: str | None, metrics_enabled: bool = True) -> int:
+    try:
+        raw_spec, metadata = load_spec_file(spec_path)
+        errors = validate_spec(raw_spec)
+        if errors:
+            raise SpecError(errors)
+    except (OSError, SpecError) as exc:
+        details = [str(e) for e in exc.errors] if isinstance(exc, SpecError) else [str(exc)]
+        log.error("invalid spec; not starting", extra={"spec_path": spec_path, "errors": details})
+        return 1
+    namespace = namespace or str(metadata.get("namespace") or "default")
+    name = name or str(metadata.get("name") or Path(spec_path).stem)
+    spec = with_defaults(raw_spec)
+
+    registry = CollectorRegistry(auto_describe=False)
+    metrics = ProcessorMetrics(namespace, name, enabled=metrics_enabled, registry=registry)
+    progress = ProgressTracker(progress_timeout_from_env())
+    checkpoints = checkpoint_store_for(spec, namespace, name, checkpoint_dir)
+    pipeline = Pipeline(spec, namespace=namespace, name=name, metrics=metrics, checkpoints=checkpoints,
+                        progress=progress, reset_checkpoint=reset_requested(spec, metadata))
+    server = HttpServer(metrics_bind_address, registry=registry, probes={
+        "/healthz": lambda: (True, "ok"),
+        "/readyz": progress.readiness,
+        "/livez": progress.liveness,
+    }).start()
+    log.info("processor started", extra={"metrics_port": server.port, "source": pipeline.source_type,
+                                         "sink": pipeline.sink_type})
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("signal received", extra={"signal": signal.Signals(signum).name})
+        pipeline.stop()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        result: PipelineResult = pipeline.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        server.stop()
+    if result.failure is not None:
+        progress.mark_not_ready(str(result.failure))
+        log.error("processor stopped on a failure", extra={"error": str(result.failure)})
+        report(result.failure)
+        return 1
+    log.info("processor stopped cleanly", extra={"exhausted": result.exhausted})
+    return 0

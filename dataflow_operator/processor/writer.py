@@ -1,0 +1,154 @@
+"""One writer thread per sink (the main sink and each router route).
+
+It gathers a batch as the sink asks (:class:`BatchLimits`), writes it, retries timeout-like
+failures (3 attempts, 0.5 s doubling), acknowledges exactly the messages that were written, and
+hands exactly the failed ones to the error sink, or stops the pipeline when there is none.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from ..connectors.base import BatchLimits, Sink
+from .checkpoint import deferred_saves
+from .error_sink import ErrorSinkUnavailable, ErrorSinkWriter, Failure
+from .errors import classify, is_timeout_like
+from .health import ProgressTracker
+from .message import Message
+from .metrics import ConnectorMetrics, ProcessorMetrics
+from .queues import ChunkQueue
+
+log = logging.getLogger(__name__)
+
+RETRY_DELAYS = (0.5, 1.0)
+
+
+class SinkWriter(threading.Thread):
+    def __init__(self, *, route: str, sink: Sink, sink_type: str, queue: ChunkQueue,
+                 metrics: ProcessorMetrics, connector_metrics: ConnectorMetrics,
+                 error_sink: ErrorSinkWriter | None, progress: ProgressTracker,
+                 abort: threading.Event, fail: Callable[[BaseException], None],
+                 retry_delays: tuple[float, ...] = RETRY_DELAYS) -> None:
+        super().__init__(name=f"writer-{connector_metrics.connector_type}-{route[:40]}", daemon=True)
+        self.route = route
+        self.sink = sink
+        self.sink_type = sink_type
+        self.queue = queue
+        self.metrics = metrics
+        self.connector_metrics = connector_metrics
+        self.error_sink = error_sink
+        self.progress = progress
+        self.abort = abort
+        self.fail = fail
+        self.retry_delays = retry_delays
+        self._sent = metrics.child("dataflow_messages_sent_total", sink_type, route)
+        self._written = connector_metrics.written(route)
+        self._write_duration = metrics.stage_duration("write")
+        self._sink_write_duration = metrics.stage_duration("sink_write")
+        self._output_size = metrics.message_size("output")
+        self._ops = {(op, status): metrics.operation(op, status)
+                     for op in ("write", "sink_write") for status in ("success", "error", "cancelled")}
+
+    def run(self) -> None:
+        try:
+            limits = self.sink.batch_limits()
+            while not self.abort.is_set():
+                batch = self._gather(limits)
+                if batch is None:
+                    return
+                if batch:
+                    self._write(batch)
+        except ErrorSinkUnavailable as exc:
+            self.fail(exc)
+        except Exception as exc:  # noqa: BLE001 - any writer failure stops the pipeline
+            log.exception("writer failed", extra={"route": self.route})
+            self.fail(exc)
+
+    def _gather(self, limits: BatchLimits) -> list[Message] | None:
+        """A batch, ``[]`` when nothing came in time, ``None`` once the queue is closed and drained."""
+        first = self.queue.get(limits.max_messages, timeout=0.2)
+        if not first:
+            return first
+        batch = first
+        if limits.max_wait_seconds:
+            deadline = time.monotonic() + limits.max_wait_seconds
+            while len(batch) < limits.max_messages:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self.abort.is_set():
+                    break
+                more = self.queue.get(limits.max_messages - len(batch), timeout=remaining)
+                if more is None:
+                    break
+                batch.extend(more)
+        return batch
+
+    def _write(self, batch: list[Message]) -> None:
+        started = time.monotonic()
+        pending = batch
+        failures: list[Failure] = []
+        for attempt in range(len(self.retry_delays) + 1):
+            failures = self._attempt(pending)
+            if not failures:
+                break
+            if attempt == len(self.retry_delays) or not all(is_timeout_like(f.error) for f in failures):
+                break
+            if self.abort.wait(self.retry_delays[attempt]):
+                break
+            log.warning("retrying timed-out writes", extra={"route": self.route, "messages": len(failures),
+                                                             "attempt": attempt + 2})
+            pending = [f.message for f in failures]
+        self._write_duration.observe(time.monotonic() - started)
+        self._ops[("write", "error" if failures else "success")].inc()
+        self.metrics.record_outcomes(len(batch) - len(failures), len(failures))
+        if failures:
+            self._handle_failures(failures)
+
+    def _attempt(self, batch: list[Message]) -> list[Failure]:
+        """Write once; acknowledge what was written; return what was not."""
+        started = time.monotonic()
+        try:
+            failed = self.sink.write(batch)
+        except Exception as exc:  # noqa: BLE001 - a whole-batch failure
+            failures = [Failure(m, exc, "sink_write", self.route) for m in batch]
+        else:
+            failures = [Failure(f.message, f.error, "sink_write", self.route) for f in failed]
+        self._sink_write_duration.observe(time.monotonic() - started)
+        self._ops[("sink_write", "error" if failures else "success")].inc()
+        for failure in failures:
+            error_type = classify(failure.error)
+            self.connector_metrics.error("write", error_type)
+            self.metrics.stage_error("sink_write", error_type)
+        failed_ids = {id(f.message) for f in failures}
+        written = [m for m in batch if id(m) not in failed_ids] if failures else batch
+        if written:
+            self._acknowledge(written)
+        return failures
+
+    def _acknowledge(self, written: list[Message]) -> None:
+        now = time.monotonic()
+        count = len(written)
+        self._sent.inc(count)
+        self._written.inc(count)
+        e2e, size = self.metrics.end_to_end_latency, self._output_size
+        with deferred_saves():
+            for message in written:
+                e2e.observe(now - message.received_at)
+                size.observe(len(message.data))
+                message.acknowledge()
+        self.metrics.active_messages.dec(count)
+        self.progress.bump()
+
+    def _handle_failures(self, failures: list[Failure]) -> None:
+        first = failures[0]
+        if self.error_sink is None:
+            # No error sink: stop without acknowledging; the messages are read again after a restart.
+            raise RuntimeError(f"sink {self.sink_type} (route {self.route}) failed to write "
+                               f"{len(failures)} message(s) ({first.message.describe()}): {first.error}") from first.error
+        log.warning("sending failed messages to the error sink",
+                    extra={"route": self.route, "messages": len(failures), "error": str(first.error),
+                           "error_type": classify(first.error)})
+        self.error_sink.write(failures)
+        self.metrics.active_messages.dec(len(failures))
