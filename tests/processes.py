@@ -34,7 +34,7 @@ def wait_for(condition: Callable[[], T], timeout: float = 30.0, interval: float 
             value = condition()
         except RuntimeError:
             raise
-        except Exception as exc:  # noqa: BLE001 - retried until the deadline
+        except Exception as exc:
             last_error = exc
         else:
             if value:

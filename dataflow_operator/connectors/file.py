@@ -13,6 +13,7 @@ import select
 import sys
 from collections.abc import Iterator, Mapping
 from functools import partial
+from io import BufferedReader
 from pathlib import Path
 from typing import IO, Any
 
@@ -38,14 +39,14 @@ class FileSource(Source):
         self.follow = bool(config.get("follow", False))
         self.poll_interval = float(config.get("pollIntervalSeconds", 0.2))
         self.chunk_size = max(1, min(context.settings.channel_buffer_size, 1000))
-        self._handle: IO[bytes] | None = None
+        self._handle: BufferedReader | None = None
         self._tracker: ContiguousTracker[int] = ContiguousTracker()
         self._checkpointer: Checkpointer | None = None
         self._offset = 0
 
     def connect(self) -> None:
         if self.path == "-":
-            self._handle = sys.stdin.buffer
+            self._handle = sys.stdin.buffer  # type: ignore[assignment]  # a BufferedReader at run time
             return
         self._handle = open(self.path, "rb")  # noqa: SIM115 - held open for the whole run
         settings = self.context.settings
@@ -74,7 +75,7 @@ class FileSource(Source):
             fd = self._handle.fileno()
             ready, _, _ = select.select([fd], [], [], STDIN_POLL_SECONDS)
             return os.read(fd, READ_BLOCK) if ready else None
-        return self._handle.read(READ_BLOCK)
+        return self._handle.read1(READ_BLOCK)  # one raw read: pipes and growing files return what is there
 
     def read(self) -> Iterator[list[Message]]:
         stop = self.context.stop
@@ -91,10 +92,11 @@ class FileSource(Source):
                     if len(chunk) >= self.chunk_size:
                         yield chunk
                         chunk = []
+                # Hand over what this block held before the next read, which may block (pipes).
+                if chunk:
+                    yield chunk
+                    chunk = []
                 continue
-            if chunk:
-                yield chunk
-                chunk = []
             if self._checkpointer is not None:
                 self._checkpointer.flush_if_due()
             if block is None:
@@ -105,8 +107,6 @@ class FileSource(Source):
                 return
             if stop.wait(self.poll_interval):
                 break
-        if chunk:
-            yield chunk
 
     def _message(self, line: bytes, length: int) -> list[Message]:
         start = self._offset

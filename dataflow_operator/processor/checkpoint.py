@@ -108,7 +108,8 @@ def deferred_saves() -> Iterator[None]:
     if getattr(_scope, "pending", None) is not None:
         yield
         return
-    _scope.pending = pending = set()
+    pending: set[Checkpointer] = set()
+    _scope.pending = pending
     try:
         yield
     finally:

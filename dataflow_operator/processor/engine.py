@@ -115,9 +115,10 @@ class Pipeline:
             error_type = str(errors["type"])
             context = self._context("error_sink", error_type)
             self._error_sink_connector = connectors.create_sink(errors, context)
-            self.error_sink = ErrorSinkWriter(self._error_sink_connector, error_type,
-                                              str(errors.get("ackPolicy", "afterWrite")), self.sink_type,
-                                              metrics, context.metrics)
+            self.error_sink = ErrorSinkWriter(self._error_sink_connector, sink_type=error_type,
+                                              ack_policy=str(errors.get("ackPolicy", "afterWrite")),
+                                              original_sink=self.sink_type, metrics=metrics,
+                                              connector_metrics=context.metrics)
         self._reader_stage = metrics.stage_duration("read")
         self._received = metrics.child("dataflow_messages_received_total", self.source_type)
         self._input_size = metrics.message_size("input")
@@ -167,7 +168,7 @@ class Pipeline:
             self._connect(self.source, "source")
             for sink in sinks:
                 self._connect(sink, "sink")
-        except Exception as exc:  # noqa: BLE001 - a connect failure ends the run with exit 1
+        except Exception as exc:
             self._failure = exc
             self._close_all(sinks)
             return PipelineResult(failure=exc)
@@ -179,7 +180,7 @@ class Pipeline:
         if self._failure is None:
             try:
                 self.source.flush_positions()
-            except Exception as exc:  # noqa: BLE001 - losing the final checkpoint must not pass silently
+            except Exception as exc:
                 self._failure = exc
         self.abort.set()
         self._close_all(sinks)
@@ -216,10 +217,11 @@ class Pipeline:
         return threads
 
     def _close_all(self, sinks: list[Sink]) -> None:
-        for connector in (self.source, *sinks):
+        connectors_: list[Source | Sink] = [self.source, *sinks]
+        for connector in connectors_:
             try:
                 connector.close()
-            except Exception:  # noqa: BLE001 - closing is best effort; the outcome is already decided
+            except Exception:
                 log.exception("closing a connector failed")
             connector.context.metrics.set_connected(False)
 
@@ -242,8 +244,7 @@ class Pipeline:
                     self._received.inc(count)
                     source_metrics.read.inc(count)
                     self.metrics.active_messages.inc(count)
-                    for message in chunk:
-                        self._input_size.observe(len(message.data))
+                    self._input_size.observe_many([len(message.data) for message in chunk])
                     self.input_queue.put(chunk)
                 if self.stopping.is_set():
                     break
@@ -255,7 +256,7 @@ class Pipeline:
         except RuntimeError as exc:
             if not self.abort.is_set():  # a put on a closed queue after a failure is expected
                 self._read_failed(exc)
-        except Exception as exc:  # noqa: BLE001 - a source that cannot read stops the pipeline
+        except Exception as exc:
             self._read_failed(exc)
         finally:
             self.input_queue.close()
@@ -273,7 +274,7 @@ class Pipeline:
                 if messages is None or self.abort.is_set():
                     break
                 self._transform(messages)
-        except Exception as exc:  # noqa: BLE001 - includes an unavailable error sink
+        except Exception as exc:
             self.fail(exc)
         finally:
             for route in self._all_routes():
@@ -284,10 +285,12 @@ class Pipeline:
         failures: list[TransformFailure] = []
         delta_active = 0
         succeeded = 0
+        durations = []
+        monotonic = time.monotonic
         for message in messages:
-            started = time.monotonic()
+            started = monotonic()
             outputs, failed = chain.run(message)
-            self.metrics.processing_duration.observe(time.monotonic() - started)
+            durations.append(monotonic() - started)
             derived = len(outputs) + len(failed)
             delta_active += derived - 1
             if derived == 0:
@@ -307,6 +310,8 @@ class Pipeline:
                 route = routes.get(condition, main) if condition is not None else main
                 route.pending.append(item)
             failures.extend(failed)
+        chain.flush_metrics()
+        self.metrics.processing_duration.observe_many(durations)
         if delta_active:
             self.metrics.active_messages.inc(delta_active)
         if succeeded:

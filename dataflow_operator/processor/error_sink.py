@@ -88,14 +88,14 @@ def error_record(failure: Failure, original_sink: str, now: datetime) -> Message
                    metadata=metadata, timestamp=message.timestamp, received_at=message.received_at)
 
 
-class ErrorSinkUnavailable(Exception):
+class ErrorSinkError(Exception):
     """The error sink could not take the failed messages: the pipeline must stop unacknowledged."""
 
 
 class ErrorSinkWriter:
     """Shared by every writer thread and the transform thread; one write at a time."""
 
-    def __init__(self, sink: Sink, sink_type: str, ack_policy: str, original_sink: str,
+    def __init__(self, sink: Sink, *, sink_type: str, ack_policy: str, original_sink: str,
                  metrics: ProcessorMetrics, connector_metrics: ConnectorMetrics,
                  retry_delays: tuple[float, ...] = (0.5, 1.0)) -> None:
         self.sink = sink
@@ -112,7 +112,7 @@ class ErrorSinkWriter:
 
     def write(self, failures: list[Failure]) -> None:
         """Write a record for every failure, then acknowledge per ``ackPolicy``; raise
-        :class:`ErrorSinkUnavailable` when any record could not be written."""
+        :class:`ErrorSinkError` when any record could not be written."""
         if not failures:
             return
         now = datetime.now(UTC)
@@ -133,8 +133,8 @@ class ErrorSinkWriter:
             started = time.monotonic()
             try:
                 failed = self.sink.write(pending)
-            except Exception as exc:  # noqa: BLE001 - classified and re-raised below
-                failed_errors = [exc]
+            except Exception as exc:
+                failed_errors: list[BaseException] = [exc]
                 failed_messages = pending
             else:
                 failed_errors = [f.error for f in failed]
@@ -150,7 +150,7 @@ class ErrorSinkWriter:
                 self.metrics.stage_error("error_sink_write", error_type)
             retryable = all(is_timeout_like(error) for error in failed_errors)
             if not retryable or attempt == len(self.retry_delays):
-                raise ErrorSinkUnavailable(
+                raise ErrorSinkError(
                     f"error sink ({self.sink_type}) could not write {len(failed_messages)} record(s): "
                     f"{failed_errors[0]}") from failed_errors[0]
             time.sleep(self.retry_delays[attempt])

@@ -46,11 +46,6 @@ class InvalidDataError(ClassifiedError):
         super().__init__(message, "invalid_data")
 
 
-class PipelineCancelled(ClassifiedError):
-    def __init__(self, message: str = "pipeline is shutting down") -> None:
-        super().__init__(message, "context_canceled")
-
-
 def classify(exc: BaseException) -> str:
     """The ``error_type`` label for ``exc``: explicit first, then by exception class, then by text."""
     if isinstance(exc, ClassifiedError):

@@ -78,6 +78,19 @@ class HistogramChild:
             self.counts[index] += count
             self.sum += value * count
 
+    def observe_many(self, values: list[float]) -> None:
+        """Record every value in ``values`` under one lock (a chunk's worth at a time)."""
+        if not values:
+            return
+        bounds = self._bounds
+        indexes = [bisect.bisect_left(bounds, value) for value in values]
+        total = sum(values)
+        with self._lock:
+            counts = self.counts
+            for index in indexes:
+                counts[index] += 1
+            self.sum += total
+
     def snapshot(self) -> tuple[list[int], float]:
         with self._lock:
             return list(self.counts), self.sum
@@ -98,6 +111,9 @@ class _NullChild:
         pass
 
     def observe(self, value: float, count: int = 1) -> None:
+        pass
+
+    def observe_many(self, values: list[float]) -> None:
         pass
 
 

@@ -65,7 +65,8 @@ def checkpoint_store_for(spec: Mapping[str, Any], namespace: str, name: str,
         return MemoryCheckpointStore()
     if checkpoint_dir is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
         from .configmap_checkpoint import in_cluster_store
-        return in_cluster_store(namespace, name)
+        store: CheckpointStore = in_cluster_store(namespace, name)
+        return store
     directory = Path(checkpoint_dir or ".dataflow-checkpoints")
     return FileCheckpointStore(directory / f"{namespace}.{name}.json")
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from ..connectors.base import BatchLimits, Sink
 from .checkpoint import deferred_saves
-from .error_sink import ErrorSinkUnavailable, ErrorSinkWriter, Failure
+from .error_sink import ErrorSinkError, ErrorSinkWriter, Failure
 from .errors import classify, is_timeout_like
 from .health import ProgressTracker
 from .message import Message
@@ -61,9 +61,9 @@ class SinkWriter(threading.Thread):
                     return
                 if batch:
                     self._write(batch)
-        except ErrorSinkUnavailable as exc:
+        except ErrorSinkError as exc:
             self.fail(exc)
-        except Exception as exc:  # noqa: BLE001 - any writer failure stops the pipeline
+        except Exception as exc:
             log.exception("writer failed", extra={"route": self.route})
             self.fail(exc)
 
@@ -111,7 +111,7 @@ class SinkWriter(threading.Thread):
         started = time.monotonic()
         try:
             failed = self.sink.write(batch)
-        except Exception as exc:  # noqa: BLE001 - a whole-batch failure
+        except Exception as exc:
             failures = [Failure(m, exc, "sink_write", self.route) for m in batch]
         else:
             failures = [Failure(f.message, f.error, "sink_write", self.route) for f in failed]
@@ -132,11 +132,10 @@ class SinkWriter(threading.Thread):
         count = len(written)
         self._sent.inc(count)
         self._written.inc(count)
-        e2e, size = self.metrics.end_to_end_latency, self._output_size
+        self.metrics.end_to_end_latency.observe_many([now - message.received_at for message in written])
+        self._output_size.observe_many([len(message.data) for message in written])
         with deferred_saves():
             for message in written:
-                e2e.observe(now - message.received_at)
-                size.observe(len(message.data))
                 message.acknowledge()
         self.metrics.active_messages.dec(count)
         self.progress.bump()
@@ -145,8 +144,9 @@ class SinkWriter(threading.Thread):
         first = failures[0]
         if self.error_sink is None:
             # No error sink: stop without acknowledging; the messages are read again after a restart.
-            raise RuntimeError(f"sink {self.sink_type} (route {self.route}) failed to write "
-                               f"{len(failures)} message(s) ({first.message.describe()}): {first.error}") from first.error
+            raise RuntimeError(
+                f"sink {self.sink_type} (route {self.route}) failed to write {len(failures)} message(s) "
+                f"({first.message.describe()}): {first.error}") from first.error
         log.warning("sending failed messages to the error sink",
                     extra={"route": self.route, "messages": len(failures), "error": str(first.error),
                            "error_type": classify(first.error)})

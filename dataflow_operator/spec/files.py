@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any, TextIO
 
 import yaml
@@ -38,7 +39,7 @@ def validate_files(paths: Iterable[str], out: TextIO) -> int:
     documents_seen = 0
     for path in paths:
         try:
-            text = sys.stdin.read() if path == "-" else open(path, encoding="utf-8").read()
+            text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
             documents = list(yaml.safe_load_all(text))
         except OSError as exc:
             print(f"{path}: cannot read: {exc.strerror or exc}", file=out)
