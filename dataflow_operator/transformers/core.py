@@ -1,0 +1,275 @@
+"""The nine core transformations except the two key-case ones (see casing.py):
+timestamp, flatten, filter, mask, router, select, remove (transformations.md §3)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from ..processor.message import Message
+from ..spec.fields import FieldError, Fields
+from . import validation
+from .base import Transformer
+from .conditions import Condition
+from .jsonvalues import MISSING, decode, encode, encode_text, to_text
+from .paths import Path, parse_paths
+from .registry import register
+from .timeformat import formatter_for
+
+
+def _local_now() -> datetime:
+    return datetime.now().astimezone()
+
+
+@register
+class TimestampTransformer(Transformer):
+    """Sets ``fieldName`` (default ``created_at``) to the processing time as a string."""
+
+    type_name = "timestamp"
+    config_optional = True
+    #: The wall clock, in the process's local zone; tests replace it per instance.
+    clock: Callable[[], datetime] = staticmethod(_local_now)
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        super().__init__(config)
+        self.path = Path((config.get("fieldName") or "").strip() or "created_at")
+        self.format = formatter_for((config.get("format") or "").strip() or "RFC3339")
+
+    @classmethod
+    def validate_config(cls, config: Mapping[str, Any], path: str) -> list[FieldError]:
+        fields, errors = validation.reader(config, path, ("fieldName", "format"))
+        validation.path(fields, "fieldName", required=False)
+        fields.string("format")
+        return errors
+
+    def transform(self, message: Message) -> list[Message]:
+        doc = decode(message.data)
+        if not isinstance(doc, dict) or not self.path.set(doc, self.format(self.clock())):
+            return [message]
+        return [message.derive(encode(doc))]
+
+
+@register
+class FlattenTransformer(Transformer):
+    """One message per element of the array at ``field``."""
+
+    type_name = "flatten"
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        super().__init__(config)
+        self.path = Path(str(config.get("field") or "").strip())
+        # Non-object elements go under the configured field name; for a nested path that is the
+        # whole normalised path text as one top-level key, as the reference does.
+        segments = self.path.segments
+        self.element_key = segments[0] if len(segments) == 1 else self.path.text
+
+    @classmethod
+    def validate_config(cls, config: Mapping[str, Any], path: str) -> list[FieldError]:
+        fields, errors = validation.reader(config, path, ("field",))
+        validation.path(fields, "field")
+        return errors
+
+    def transform(self, message: Message) -> list[Message]:
+        doc = decode(message.data)
+        if not isinstance(doc, dict):
+            return [message]
+        value = self.path.get(doc)
+        if isinstance(value, list):
+            items = value
+        elif isinstance(value, dict) and isinstance(value.get("array"), list):
+            items = value["array"]  # the Avro union wrapper {"array": [...]}
+        else:
+            return [message]
+        # The docs' behaviour: the nested path goes, an emptied parent object stays.
+        self.path.delete(doc)
+        if not items:
+            return [message.derive(encode(doc))]
+        # The part of every output that comes from the parent is encoded once; each child only
+        # encodes its element and is spliced on, which gives the same bytes as encoding the
+        # merged object. A key clash needs the real merge (the element's value takes the
+        # parent key's place), so that rare case encodes the whole child.
+        base = encode_text(doc)
+        head = base[:-1] + ("," if doc else "")
+        key = self.element_key
+        key_text = encode_text(key) + ":"
+        outputs = []
+        for item in items:
+            if isinstance(item, dict):
+                if not item:
+                    text = base
+                elif doc.keys().isdisjoint(item):
+                    text = head + encode_text(item)[1:]
+                else:
+                    text = encode_text({**doc, **item})
+            elif key not in doc:
+                text = head + key_text + encode_text(item) + "}"
+            else:
+                text = encode_text({**doc, key: item})
+            outputs.append(message.derive(text.encode("utf-8")))
+        return outputs
+
+
+@register
+class FilterTransformer(Transformer):
+    """Keeps the message when ``condition`` holds, drops it otherwise. Never raises."""
+
+    type_name = "filter"
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        super().__init__(config)
+        self.condition = Condition(str(config.get("condition") or ""))
+
+    @classmethod
+    def validate_config(cls, config: Mapping[str, Any], path: str) -> list[FieldError]:
+        fields, errors = validation.reader(config, path, ("condition",))
+        validation.condition(fields, "condition")
+        return errors
+
+    def transform(self, message: Message) -> list[Message]:
+        return [message] if self.condition.matches(message) else []
+
+
+@register
+class RouterTransformer(Transformer):
+    """Tags the message with the first matching route's condition text; the writer routes it.
+
+    The route sinks are not built here: the engine collects them with ``registry.route_sinks``.
+    """
+
+    type_name = "router"
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        super().__init__(config)
+        routes = config.get("routes") or []
+        self.conditions = [Condition(str(route.get("condition") or ""))
+                           for route in routes if isinstance(route, Mapping)]
+        self.needs_payload = any(condition.needs_payload for condition in self.conditions)
+
+    @classmethod
+    def validate_config(cls, config: Mapping[str, Any], path: str) -> list[FieldError]:
+        # The route sinks are connector specs; spec validation checks them with the sink rules.
+        fields, errors = validation.reader(config, path, ("routes",))
+        routes = fields.config.get("routes")
+        if routes is None:
+            fields.error("routes", "required")
+        elif not isinstance(routes, list):
+            fields.error("routes", "must be a list of {condition, sink}")
+        else:
+            for index, route in enumerate(routes):
+                route_path = f"{fields.at('routes')}[{index}]"
+                if not isinstance(route, Mapping):
+                    errors.append(FieldError(route_path, "must be an object with condition and sink"))
+                    continue
+                route_fields = Fields(route, route_path, errors)
+                route_fields.unknown_keys(("condition", "sink"))
+                validation.condition(route_fields, "condition")
+        return errors
+
+    def transform(self, message: Message) -> list[Message]:
+        payload = decode(message.data) if self.needs_payload else MISSING
+        metadata = message.metadata
+        for condition in self.conditions:
+            if condition.evaluate(payload, metadata):
+                routed = dict(metadata)
+                routed["routed_condition"] = condition.text
+                return [message.derive(message.data, routed)]
+        return [message]
+
+
+@register
+class MaskTransformer(Transformer):
+    """Replaces each existing field with a mask string (always a JSON string)."""
+
+    type_name = "mask"
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        super().__init__(config)
+        self.paths = parse_paths([str(field) for field in config.get("fields") or []])
+        self.mask = str(config.get("maskChar") or "") or "*"
+        self.keep_length = bool(config.get("keepLength", False))
+        self.fixed = self.mask * 3
+
+    @classmethod
+    def validate_config(cls, config: Mapping[str, Any], path: str) -> list[FieldError]:
+        fields, errors = validation.reader(config, path, ("fields", "maskChar", "keepLength"))
+        validation.path_list(fields, "fields")
+        fields.string("maskChar")
+        fields.boolean("keepLength")
+        return errors
+
+    def transform(self, message: Message) -> list[Message]:
+        doc = decode(message.data)
+        if doc is MISSING:
+            return [message]
+        # Lengths are measured on the original payload, before any field is replaced.
+        masks: list[tuple[Path, str]] = []
+        for path in self.paths:
+            value = path.get(doc)
+            if value is MISSING:
+                continue
+            # keepLength counts characters, not UTF-8 bytes as Go does (docs/transformations.md).
+            masks.append((path, self.mask * len(to_text(value)) if self.keep_length else self.fixed))
+        if not masks:
+            return [message]
+        for path, mask in masks:
+            if not path.set(doc, mask):
+                return [message]
+        return [message.derive(encode(doc))]
+
+
+@register
+class SelectTransformer(Transformer):
+    """A flat object of the selected fields, keyed by each path's last segment."""
+
+    type_name = "select"
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        super().__init__(config)
+        self.paths = parse_paths([str(field) for field in config.get("fields") or []])
+
+    @classmethod
+    def validate_config(cls, config: Mapping[str, Any], path: str) -> list[FieldError]:
+        fields, errors = validation.reader(config, path, ("fields",))
+        validation.path_list(fields, "fields")
+        return errors
+
+    def transform(self, message: Message) -> list[Message]:
+        doc = decode(message.data)
+        if doc is MISSING:
+            return [message]
+        selected: dict[str, Any] = {}
+        for path in self.paths:
+            value = path.get(doc)
+            if value is not MISSING:
+                selected[path.last] = value
+        if not selected:
+            return [message]  # nothing matched: the original, not {}
+        return [message.derive(encode(selected))]
+
+
+@register
+class RemoveTransformer(Transformer):
+    """Deletes each existing field; emptied parents stay."""
+
+    type_name = "remove"
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        super().__init__(config)
+        self.paths = parse_paths([str(field) for field in config.get("fields") or []])
+
+    @classmethod
+    def validate_config(cls, config: Mapping[str, Any], path: str) -> list[FieldError]:
+        fields, errors = validation.reader(config, path, ("fields",))
+        validation.path_list(fields, "fields")
+        return errors
+
+    def transform(self, message: Message) -> list[Message]:
+        doc = decode(message.data)
+        if doc is MISSING:
+            return [message]
+        removed = False
+        for path in self.paths:
+            removed = path.delete(doc) or removed
+        # Nothing removed: the original bytes go on untouched, saving an encode.
+        return [message.derive(encode(doc))] if removed else [message]

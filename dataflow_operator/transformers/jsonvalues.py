@@ -1,0 +1,168 @@
+"""JSON decoding/encoding for payloads, and the one way a JSON value becomes text.
+
+Every transformer decodes a payload at most once and encodes its result at most once, through the
+two prebuilt codec objects here: ``json.loads``/``json.dumps`` with non-default options would build
+a new decoder/encoder on every call, which shows on the hot path.
+
+Payload rules (transformations.md §1.6): a payload is JSON when it is UTF-8 text that parses as
+standard JSON. ``NaN``/``Infinity`` are not JSON (Python would accept them, Go does not), and a
+nesting too deep for the parser counts as "not JSON" rather than an error. Integers stay Python
+ints (exact, never through float), objects keep their key order.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Final
+
+
+class _Missing:
+    """The value of a path that does not exist (distinct from JSON ``null`` = ``None``)."""
+
+    __slots__ = ()
+    _instance: _Missing | None = None
+
+    def __new__(cls) -> _Missing:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+MISSING: Final = _Missing()
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+_DECODER: Final = json.JSONDecoder(parse_constant=_reject_constant)
+# Decoded payloads cannot contain reference cycles, so the encoder's cycle check is skipped.
+_ENCODER: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False,
+                                   check_circular=False)
+
+
+def decode(data: bytes) -> Any:
+    """The payload's JSON value, or :data:`MISSING` when it is not JSON."""
+    try:
+        return _DECODER.decode(data.decode("utf-8"))
+    except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        return MISSING
+
+
+def decode_text(text: str) -> Any:
+    """Like :func:`decode` for text already in hand (config values, metadata keys)."""
+    try:
+        return _DECODER.decode(text)
+    except (ValueError, RecursionError):
+        return MISSING
+
+
+def encode(value: Any) -> bytes:
+    """Compact UTF-8 JSON: ``{"a":1}``, non-ASCII kept as is."""
+    return _ENCODER.encode(value).encode("utf-8")
+
+
+def encode_text(value: Any) -> str:
+    return _ENCODER.encode(value)
+
+
+def format_float(value: float) -> str:
+    """Shortest decimal form without an exponent, as gjson prints a non-integer number
+    (Go ``strconv.FormatFloat(f, 'f', -1, 64)``): ``5.0``→"5", ``10.50``→"10.5", ``1e3``→"1000"."""
+    if value.is_integer() and abs(value) < 1e16:
+        text = str(int(value))
+        return "-0" if text == "0" and math.copysign(1.0, value) < 0 else text
+    if not math.isfinite(value):  # cannot come from a payload; from Python callers only
+        return "NaN" if math.isnan(value) else ("+Inf" if value > 0 else "-Inf")
+    text = format(Decimal(repr(value)), "f")  # repr = shortest round-trip digits
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text
+
+
+def to_text(value: Any) -> str:
+    """A JSON value as text for comparisons, masks and casts (transformations.md §2.1).
+
+    strings as they are, integers with their digits, other numbers via :func:`format_float`,
+    booleans ``true``/``false``, null ``""``, objects and arrays as compact JSON text.
+    """
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return format_float(value)
+    return _ENCODER.encode(value)
+
+
+def is_truthy(value: Any) -> bool:
+    """Payload truthiness (§2.1): true, a string other than "" and "false", a non-zero number,
+    and *any* object or array (even empty). null and missing are false."""
+    if isinstance(value, str):
+        return value not in ("", "false")
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)):
+        return value != 0
+    return isinstance(value, (dict, list))
+
+
+def format_rfc3339_nano(moment: datetime) -> str:
+    """UTC RFC3339 with the fraction's trailing zeros removed, e.g. ``2024-01-15T08:00:07.486Z``
+    (Go's ``RFC3339Nano``); a naive datetime is taken as UTC."""
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    text = (f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}"
+            f"T{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}")
+    if moment.microsecond:
+        text += "." + f"{moment.microsecond:06d}".rstrip("0")
+    return text + "Z"
+
+
+def metadata_text(value: Any) -> str:
+    """A metadata value as text (conditions, insertField, headersToPayload): str as is, bytes
+    decoded, datetimes as UTC RFC3339Nano, None as "", numbers and bools as in :func:`to_text`,
+    containers as JSON text."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).decode("utf-8", errors="replace")
+    if isinstance(value, datetime):
+        return format_rfc3339_nano(value)
+    if value is None or isinstance(value, (bool, int, float)):
+        return to_text(value)
+    if isinstance(value, (dict, list, tuple)):
+        try:
+            return _ENCODER.encode(value)
+        except (TypeError, ValueError, RecursionError):  # not JSON-able, or a cycle
+            return str(value)
+    return str(value)
+
+
+def metadata_truthy(value: Any) -> bool:
+    """Truthiness of a metadata value. Unlike ref-new (where any non-float number is truthy,
+    even 0), numbers follow the payload rule: 0 is false. Everything else non-empty is true."""
+    if value is None:
+        return False
+    if isinstance(value, (str, bytes, bytearray)):
+        text = value if isinstance(value, str) else bytes(value).decode("utf-8", errors="replace")
+        return text not in ("", "false")
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)):
+        return value != 0
+    return True

@@ -1,0 +1,63 @@
+"""Shared helpers for the transformer tables: build a transformer, run it on one message and
+compare the outcome with what a table row expects."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from dataflow_operator.processor.errors import InvalidDataError
+from dataflow_operator.processor.message import Message
+from dataflow_operator.transformers import registry
+from dataflow_operator.transformers.base import Transformer
+
+#: The row expects the very same message object back (passthrough).
+PASS = "<passthrough>"
+#: The row expects no message at all (a drop).
+DROP: list[Any] = []
+
+FIXED_TIME = datetime(2024, 1, 15, 10, 30, 0, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Raises:
+    """The row expects an InvalidDataError whose text contains ``text``."""
+
+    text: str
+
+
+def canonical(value: Any) -> str:
+    """JSON text that tells 1 from 1.0 and True from 1 (plain == does not), key order ignored."""
+    return json.dumps(value, sort_keys=True)
+
+
+def build(type_: str, config: dict[str, Any] | None, when: str | None = None) -> Transformer:
+    assert registry.validate(type_, config, "t", when=when) == [], "the table's config must be valid"
+    return registry.build(type_, config, when=when)
+
+
+def message(data: str | bytes, metadata: dict[str, Any] | None = None) -> Message:
+    raw = data.encode() if isinstance(data, str) else data
+    return Message(raw, dict(metadata or {}), timestamp=FIXED_TIME)
+
+
+def check(transformer: Transformer, data: str | bytes, expected: Any,
+          metadata: dict[str, Any] | None = None) -> list[Message]:
+    """Runs one row. ``expected``: PASS, DROP, Raises(...), or the list of output JSON values."""
+    incoming = message(data, metadata)
+    if isinstance(expected, Raises):
+        with pytest.raises(InvalidDataError, match=expected.text):
+            transformer.transform(incoming)
+        return []
+    outputs = transformer.transform(incoming)
+    if expected == PASS:
+        assert len(outputs) == 1 and outputs[0] is incoming
+        return outputs
+    assert [canonical(json.loads(output.data)) for output in outputs] == [canonical(v) for v in expected]
+    for output in outputs:
+        assert output.timestamp == incoming.timestamp
+    return outputs
