@@ -42,7 +42,7 @@ def test_valid_and_invalid_documents_are_reported_per_document(tmp_path: Path) -
 
 
 def test_stdin_and_exit_zero() -> None:
-    valid = INVALID.split("---")[0]
+    valid = INVALID.split("---", 1)[0]
     result = CliRunner().invoke(main, ["validate", "-"], input=valid)
     assert result.exit_code == 0, result.output
     assert "1 DataFlow document(s) valid" in result.output
