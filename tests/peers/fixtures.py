@@ -1,0 +1,131 @@
+"""pytest fixtures that start real peers on 127.0.0.1 (registered by tests/conftest.py).
+
+A peer that is not provisioned makes its tests skip with the reason, or fail under `CI=true` (CI must
+never go green by skipping). A peer that is provisioned but does not start is an error, with the tail
+of its log. Peer modules are imported lazily so that unit tests do not pay for the clients' imports.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+
+import pytest
+
+from tests.peers import paths, provision
+
+if TYPE_CHECKING:
+    from tests.peers.apiserver import KubeAPIServer
+    from tests.peers.kafka import KafkaBroker
+    from tests.peers.postgres import PostgresServer
+    from tests.peers.prometheus import PrometheusServer
+
+PrometheusFactory = Callable[..., "PrometheusServer"]
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in {"true", "1"}
+
+
+def unavailable(reason: str) -> NoReturn:
+    if in_ci():
+        pytest.fail(f"{reason} (CI=true: a missing peer fails instead of skipping)", pytrace=False)
+    pytest.skip(reason)
+
+
+def require(*peers: str) -> None:
+    """Skip (or fail in CI) unless every named peer is provisioned at its pinned version."""
+    missing = [peer for peer in peers if not provision.peer_ready(peer)]
+    if not missing:
+        return
+    details = [provision.last_error(peer) or f"{peer}: not provisioned" for peer in missing]
+    unavailable("test peer(s) unavailable - run `python -m tests.peers provision`; " + "; ".join(details))
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """PostgreSQL 15: `.dsn`, `.port`, `.stop()`, `.start()`, `.new_database() -> dsn`."""
+    require("postgresql")
+    from tests.peers.postgres import PostgresServer
+
+    bindir = provision.postgres_bindir()
+    assert bindir is not None  # guaranteed by require()
+    server = PostgresServer(bindir)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture(scope="session")
+def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
+    """Single-node KRaft Kafka: `.bootstrap`, `.stop()`, `.start()`, `.create_topic()`, `.new_topic()`."""
+    require("kafka")
+    java = paths.java_binary()
+    if java is None:
+        unavailable("kafka: no Java runtime (Kafka 4.x needs Java 17+)")
+    from tests.peers.kafka import KafkaBroker
+
+    broker = KafkaBroker(java, paths.kafka_libs_dir(), tmp_path_factory.mktemp("kafka"))
+    try:
+        broker.start()
+        yield broker
+    finally:
+        broker.close()
+
+
+@pytest.fixture(scope="session")
+def kube_apiserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeAPIServer]:
+    """etcd + kube-apiserver: `.url`, `.admin_kubeconfig`, `.kubeconfig_for(user)`, `.api_client()`,
+    `.install_crds(path)`, `.restart()`, `.audit_log`."""
+    require("etcd", "kube-apiserver")
+    from tests.peers.apiserver import KubeAPIServer
+
+    server = KubeAPIServer(paths.binary("kube-apiserver"), paths.binary("etcd"),
+                           tmp_path_factory.mktemp("kube-apiserver"))
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusFactory]:
+    """Factory: `prometheus(scrape_targets, scrape_interval="1s", rule_files=())` -> started server
+    with `.url`, `.query(promql)`, `.wait_for(promql, deadline_s)`; all stopped at teardown."""
+    require("prometheus")
+    from tests.peers.prometheus import PrometheusServer
+
+    servers: list[PrometheusServer] = []
+
+    def start(scrape_targets: Sequence[str], scrape_interval: str = "1s",
+              rule_files: Sequence[Path | str] = ()) -> PrometheusServer:
+        server = PrometheusServer(paths.binary("prometheus"), tmp_path_factory.mktemp("prometheus"),
+                                  scrape_targets, scrape_interval, rule_files)
+        servers.append(server)  # before start(): a failed start is cleaned up too
+        server.start()
+        return server
+
+    try:
+        yield start
+    finally:
+        for server in servers:
+            server.stop()
+
+
+@pytest.fixture(scope="session")
+def promtool() -> Path:
+    """Path of the promtool binary."""
+    require("prometheus")
+    return paths.binary("promtool")
+
+
+@pytest.fixture(scope="session")
+def helm() -> Path:
+    """Path of the helm 3 binary."""
+    require("helm")
+    return paths.binary("helm")
