@@ -218,11 +218,8 @@ class MaskTransformer(Transformer):
         return [message.derive(encode(doc))]
 
 
-@register
-class SelectTransformer(Transformer):
-    """A flat object of the selected fields, keyed by each path's last segment."""
-
-    type_name = "select"
+class _FieldListTransformer(Transformer):
+    """A step configured by ``fields`` alone: a non-empty list of paths."""
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         super().__init__(config)
@@ -233,6 +230,13 @@ class SelectTransformer(Transformer):
         fields, errors = validation.reader(config, path, ("fields",))
         validation.path_list(fields, "fields")
         return errors
+
+
+@register
+class SelectTransformer(_FieldListTransformer):
+    """A flat object of the selected fields, keyed by each path's last segment."""
+
+    type_name = "select"
 
     def transform(self, message: Message) -> list[Message]:
         doc = decode(message.data)
@@ -249,20 +253,10 @@ class SelectTransformer(Transformer):
 
 
 @register
-class RemoveTransformer(Transformer):
+class RemoveTransformer(_FieldListTransformer):
     """Deletes each existing field; emptied parents stay."""
 
     type_name = "remove"
-
-    def __init__(self, config: Mapping[str, Any]) -> None:
-        super().__init__(config)
-        self.paths = parse_paths([str(field) for field in config.get("fields") or []])
-
-    @classmethod
-    def validate_config(cls, config: Mapping[str, Any], path: str) -> list[FieldError]:
-        fields, errors = validation.reader(config, path, ("fields",))
-        validation.path_list(fields, "fields")
-        return errors
 
     def transform(self, message: Message) -> list[Message]:
         doc = decode(message.data)
