@@ -1,0 +1,230 @@
+"""The operator's merged /metrics end to end (DESIGN.md decision 2).
+
+A real API server holds three DataFlows and their processor Pods; the "pods" are real
+``dataflow-operator processor`` processes on their own loopback addresses, port 9090, as in a cluster.
+Two operator replicas (``dataflow-operator run``) elect a leader; only the leader's /metrics carries
+the processors' series. promtool and a real Prometheus read what the leader serves.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from kubernetes import client as k8s
+from prometheus_client.openmetrics.parser import text_string_to_metric_families as openmetrics_families
+from prometheus_client.parser import text_string_to_metric_families
+
+from dataflow_operator.operator import resources
+from tests.peers.kube import create_namespace, create_pod
+from tests.processes import Processor, free_port, wait_for
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+CRD = REPO / "helm" / "dataflow-operator" / "files" / "crds" / "dataflow.dataflow.io_dataflows.yaml"
+GROUP, VERSION, PLURAL = "dataflow.dataflow.io", "v1", "dataflows"
+PROCESSOR_PORT = 9090  # the contract's port, which the operator scrapes at each pod IP
+# Pod IPs away from the low 127.0.0.x addresses other suites bind.
+POD_NETWORK = "127.0.86."
+AGGREGATION_TIMEOUT = "0.8"  # below the test Prometheus' scrape timeout (its 1 s interval)
+# DataFlow -> its processor pods, each with how many input lines it reads (distinct per pod, so a
+# value in the operator's output can only have come from the pod its label names).
+PODS = {"orders": {"df-orders-0": 3}, "payments": {"df-payments-0": 5},
+        "events": {"df-events-0": 7, "df-events-1": 11}}
+
+
+@dataclass
+class Pod:
+    dataflow: str
+    name: str
+    lines: int
+    processor: Processor
+
+
+@dataclass
+class Scenario:
+    namespace: str
+    pods: list[Pod] = field(default_factory=list)
+
+
+class Operator:
+    """``dataflow-operator run`` as its own process, one replica of the operator."""
+
+    def __init__(self, workdir: Path, kubeconfig: Path, namespace: str, replica: str) -> None:
+        self.metrics_url = f"http://127.0.0.1:{free_port()}/metrics"
+        self.health_url = f"http://127.0.0.1:{free_port()}"
+        self.log_path = workdir / f"operator-{replica}.log"
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "dataflow_operator", "run", "--kubeconfig", str(kubeconfig),
+                 "--namespace", namespace, "--leader-elect", "true", "--leader-election-namespace", namespace,
+                 "--metrics-bind-address", self.metrics_url.removeprefix("http://").removesuffix("/metrics"),
+                 "--health-probe-bind-address", self.health_url.removeprefix("http://"),
+                 "--aggregation-timeout", AGGREGATION_TIMEOUT],
+                stdout=log, stderr=log, start_new_session=True,
+                env={**os.environ, "PROCESSOR_IMAGE": "dataflow-operator:test"})
+
+    def wait_ready(self) -> None:
+        def ready() -> bool:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"operator exited with {self.process.returncode}:\n{self.logs()}")
+            return requests.get(self.health_url + "/readyz", timeout=5).status_code == 200
+
+        wait_for(ready, timeout=60, message="operator /readyz")
+
+    def scrape(self, accept: str | None = None) -> str:
+        headers = {"Accept": accept} if accept else {}
+        response = requests.get(self.metrics_url, headers=headers, timeout=10)
+        response.raise_for_status()
+        return response.text
+
+    def processor_pods(self) -> set[str]:
+        """Pods whose series this replica's /metrics re-emits."""
+        return {sample.labels["pod"] for family in text_string_to_metric_families(self.scrape())
+                for sample in family.samples if "pod" in sample.labels}
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(10)
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@pytest.fixture(scope="module")
+def cluster(kube_apiserver: Any) -> Any:
+    kube_apiserver.install_crds(CRD)
+    return kube_apiserver
+
+
+@pytest.fixture
+def admin(cluster: Any) -> Iterator[k8s.ApiClient]:
+    with cluster.api_client() as api_client:
+        yield api_client
+
+
+@pytest.fixture
+def scenario(admin: k8s.ApiClient, tmp_path: Path) -> Iterator[Scenario]:
+    """Three DataFlows, four running processor processes, and a Running, Ready Pod object for each."""
+    scenario = Scenario(f"agg-{uuid.uuid4().hex[:8]}")
+    create_namespace(admin, scenario.namespace)
+    address = 2
+    try:
+        for dataflow, pods in PODS.items():
+            spec = processor_spec(tmp_path / dataflow / "in.jsonl", tmp_path / dataflow / "out.jsonl")
+            k8s.CustomObjectsApi(admin).create_namespaced_custom_object(GROUP, VERSION, scenario.namespace, PLURAL, {
+                "apiVersion": f"{GROUP}/{VERSION}", "kind": "DataFlow", "metadata": {"name": dataflow},
+                "spec": spec})
+            for pod_name, lines in pods.items():
+                workdir = tmp_path / pod_name
+                workdir.mkdir()
+                (workdir / "in.jsonl").write_text("".join(json.dumps({"n": i}) + "\n" for i in range(lines)))
+                processor = Processor(workdir, processor_spec(workdir / "in.jsonl", workdir / "out.jsonl"),
+                                      name=dataflow, namespace=scenario.namespace, host=f"{POD_NETWORK}{address}")
+                processor.port = PROCESSOR_PORT
+                scenario.pods.append(Pod(dataflow, pod_name, lines, processor.start()))
+                address += 1
+        for pod in scenario.pods:
+            pod.processor.wait_ready()
+            create_pod(admin, scenario.namespace, pod.name, resources.labels(pod.dataflow), pod.processor.host)
+        yield scenario
+    finally:
+        for pod in scenario.pods:
+            pod.processor.kill()
+
+
+def processor_spec(source: Path, sink: Path) -> dict[str, Any]:
+    return {"source": {"type": "file", "config": {"path": str(source), "follow": True,
+                                                  "pollIntervalSeconds": 0.05}},
+            "sink": {"type": "file", "config": {"path": str(sink)}}}
+
+
+@pytest.fixture
+def operators(cluster: Any, scenario: Scenario, tmp_path: Path) -> Iterator[list[Operator]]:
+    replicas = [Operator(tmp_path, cluster.admin_kubeconfig, scenario.namespace, replica) for replica in "ab"]
+    try:
+        for replica in replicas:
+            replica.wait_ready()
+        yield replicas
+    finally:
+        for replica in replicas:
+            replica.stop()
+
+
+def test_the_leader_serves_every_processor_pods_series_merged_and_the_follower_none(
+        scenario: Scenario, operators: list[Operator], promtool: Path, prometheus: Any) -> None:
+    every_pod = {pod.name for pod in scenario.pods}
+
+    def serving() -> list[Operator]:
+        replicas = [replica for replica in operators if replica.processor_pods() == every_pod]
+        return replicas if len(replicas) == 1 else []
+
+    [leading] = wait_for(serving, timeout=60, message="one replica serving all four pods' series")
+    follower = next(replica for replica in operators if replica is not leading)
+    wait_for(lambda: "dataflow_status{" in leading.scrape(), timeout=30, message="dataflow_status reconciled")
+    text = leading.scrape()
+    families = {family.name: family for family in text_string_to_metric_families(text)}
+
+    # Every pod's series, labelled with its pod, valued as that pod counted.
+    received = families["dataflow_messages_received"]
+    assert received.type == "counter"
+    assert {(s.labels["name"], s.labels["pod"], s.value) for s in received.samples} == {
+        (pod.dataflow, pod.name, float(pod.lines)) for pod in scenario.pods}
+    assert all(s.labels["namespace"] == scenario.namespace for s in received.samples)
+    # One HELP and one TYPE per family, a histogram's samples together, nothing but dataflow_*.
+    for kind in ("# HELP ", "# TYPE "):
+        names = [line.split(" ")[2] for line in text.splitlines() if line.startswith(kind)]
+        assert len(names) == len(set(names)), f"repeated {kind.strip()} lines"
+    histogram = families["dataflow_processing_duration_seconds"]
+    assert {s.labels["pod"] for s in histogram.samples} == every_pod
+    assert all(s.name.startswith("dataflow_") for family in families.values() for s in family.samples)
+    assert not [s for s in received.samples if s.name.endswith("_created")]
+    assert {s.labels["name"] for s in families["dataflow_status"].samples} == set(PODS)
+    assert families["dataflow_aggregator_pods_scraped"].samples[0].value == len(every_pod)
+    # The same output as OpenMetrics, for scrapers that negotiate it, parses too.
+    openmetrics = leading.scrape("application/openmetrics-text; version=1.0.0")
+    assert openmetrics.rstrip().endswith("# EOF")
+    assert {f.name for f in openmetrics_families(openmetrics)} >= {"dataflow_messages_received",
+                                                                  "dataflow_processing_duration_seconds"}
+    # promtool lints what Prometheus would scrape.
+    checked = subprocess.run([str(promtool), "check", "metrics"], input=text, capture_output=True, text=True,
+                             timeout=60, check=False)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+    # The follower re-emits nothing, so nothing is counted twice.
+    assert follower.processor_pods() == set()
+    assert "dataflow_aggregator_pods_scraped 0.0" in follower.scrape()
+
+    # A real Prometheus scraping both replicas sees each pod's series once.
+    server = prometheus([url.removeprefix("http://").removesuffix("/metrics")
+                         for url in (leading.metrics_url, follower.metrics_url)])
+    series = server.wait_for(f'count(dataflow_messages_received_total{{namespace="{scenario.namespace}"}}) == 4',
+                             deadline_s=60)
+    assert series
+    by_pod = server.query(f'sum by (pod) (dataflow_messages_received_total{{namespace="{scenario.namespace}"}})')
+    assert {(r["metric"]["pod"], float(r["value"][1])) for r in by_pod} == {
+        (pod.name, float(pod.lines)) for pod in scenario.pods}
+    quantile = server.wait_for('histogram_quantile(0.95, sum by (le, pod) '
+                               f'(dataflow_processing_duration_seconds_bucket{{namespace="{scenario.namespace}"}}))',
+                               deadline_s=30)
+    assert {r["metric"]["pod"] for r in quantile} == every_pod
+
+    # When the leader goes, the follower takes over the processors' series.
+    leading.stop()
+    wait_for(lambda: follower.processor_pods() == every_pod, timeout=60, message="the follower takes over")
