@@ -9,10 +9,7 @@ the processors' series. promtool and a real Prometheus read what the leader serv
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -20,24 +17,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 from kubernetes import client as k8s
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as openmetrics_families
 from prometheus_client.parser import text_string_to_metric_families
 
-from dataflow_operator.operator import resources
-from tests.peers.kube import create_namespace, create_pod
-from tests.processes import Processor, free_port, wait_for
+from tests.e2e.harness import CRD, Operator, create_dataflow, operator_replicas, register_pod, start_processor
+from tests.peers.kube import create_namespace
+from tests.processes import Processor, wait_for
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[2]
-CRD = REPO / "helm" / "dataflow-operator" / "files" / "crds" / "dataflow.dataflow.io_dataflows.yaml"
-GROUP, VERSION, PLURAL = "dataflow.dataflow.io", "v1", "dataflows"
-PROCESSOR_PORT = 9090  # the contract's port, which the operator scrapes at each pod IP
 # Pod IPs away from the low 127.0.0.x addresses other suites bind.
 POD_NETWORK = "127.0.86."
-AGGREGATION_TIMEOUT = "0.8"  # below the test Prometheus' scrape timeout (its 1 s interval)
 # DataFlow -> its processor pods, each with how many input lines it reads (distinct per pod, so a
 # value in the operator's output can only have come from the pod its label names).
 PODS = {"orders": {"df-orders-0": 3}, "payments": {"df-payments-0": 5},
@@ -56,55 +47,6 @@ class Pod:
 class Scenario:
     namespace: str
     pods: list[Pod] = field(default_factory=list)
-
-
-class Operator:
-    """``dataflow-operator run`` as its own process, one replica of the operator."""
-
-    def __init__(self, workdir: Path, kubeconfig: Path, namespace: str, replica: str) -> None:
-        self.metrics_url = f"http://127.0.0.1:{free_port()}/metrics"
-        self.health_url = f"http://127.0.0.1:{free_port()}"
-        self.log_path = workdir / f"operator-{replica}.log"
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "dataflow_operator", "run", "--kubeconfig", str(kubeconfig),
-                 "--namespace", namespace, "--leader-elect", "true", "--leader-election-namespace", namespace,
-                 "--metrics-bind-address", self.metrics_url.removeprefix("http://").removesuffix("/metrics"),
-                 "--health-probe-bind-address", self.health_url.removeprefix("http://"),
-                 "--aggregation-timeout", AGGREGATION_TIMEOUT],
-                stdout=log, stderr=log, start_new_session=True,
-                env={**os.environ, "PROCESSOR_IMAGE": "dataflow-operator:test"})
-
-    def wait_ready(self) -> None:
-        def ready() -> bool:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"operator exited with {self.process.returncode}:\n{self.logs()}")
-            return requests.get(self.health_url + "/readyz", timeout=5).status_code == 200
-
-        wait_for(ready, timeout=60, message="operator /readyz")
-
-    def scrape(self, accept: str | None = None) -> str:
-        headers = {"Accept": accept} if accept else {}
-        response = requests.get(self.metrics_url, headers=headers, timeout=10)
-        response.raise_for_status()
-        return response.text
-
-    def processor_pods(self) -> set[str]:
-        """Pods whose series this replica's /metrics re-emits."""
-        return {sample.labels["pod"] for family in text_string_to_metric_families(self.scrape())
-                for sample in family.samples if "pod" in sample.labels}
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(10)
-
-    def logs(self) -> str:
-        return self.log_path.read_text(errors="replace")
 
 
 @pytest.fixture(scope="module")
@@ -127,22 +69,20 @@ def scenario(admin: k8s.ApiClient, tmp_path: Path) -> Iterator[Scenario]:
     address = 2
     try:
         for dataflow, pods in PODS.items():
-            spec = processor_spec(tmp_path / dataflow / "in.jsonl", tmp_path / dataflow / "out.jsonl")
-            k8s.CustomObjectsApi(admin).create_namespaced_custom_object(GROUP, VERSION, scenario.namespace, PLURAL, {
-                "apiVersion": f"{GROUP}/{VERSION}", "kind": "DataFlow", "metadata": {"name": dataflow},
-                "spec": spec})
+            create_dataflow(admin, scenario.namespace, dataflow,
+                            processor_spec(tmp_path / dataflow / "in.jsonl", tmp_path / dataflow / "out.jsonl"))
             for pod_name, lines in pods.items():
                 workdir = tmp_path / pod_name
                 workdir.mkdir()
                 (workdir / "in.jsonl").write_text("".join(json.dumps({"n": i}) + "\n" for i in range(lines)))
-                processor = Processor(workdir, processor_spec(workdir / "in.jsonl", workdir / "out.jsonl"),
-                                      name=dataflow, namespace=scenario.namespace, host=f"{POD_NETWORK}{address}")
-                processor.port = PROCESSOR_PORT
-                scenario.pods.append(Pod(dataflow, pod_name, lines, processor.start()))
+                processor = start_processor(workdir, processor_spec(workdir / "in.jsonl", workdir / "out.jsonl"),
+                                            dataflow=dataflow, namespace=scenario.namespace,
+                                            host=f"{POD_NETWORK}{address}")
+                scenario.pods.append(Pod(dataflow, pod_name, lines, processor))
                 address += 1
         for pod in scenario.pods:
             pod.processor.wait_ready()
-            create_pod(admin, scenario.namespace, pod.name, resources.labels(pod.dataflow), pod.processor.host)
+            register_pod(admin, scenario.namespace, pod.name, pod.dataflow, pod.processor.host)
         yield scenario
     finally:
         for pod in scenario.pods:
@@ -157,14 +97,8 @@ def processor_spec(source: Path, sink: Path) -> dict[str, Any]:
 
 @pytest.fixture
 def operators(cluster: Any, scenario: Scenario, tmp_path: Path) -> Iterator[list[Operator]]:
-    replicas = [Operator(tmp_path, cluster.admin_kubeconfig, scenario.namespace, replica) for replica in "ab"]
-    try:
-        for replica in replicas:
-            replica.wait_ready()
+    with operator_replicas(tmp_path, cluster.admin_kubeconfig, scenario.namespace, "ab") as replicas:
         yield replicas
-    finally:
-        for replica in replicas:
-            replica.stop()
 
 
 def test_the_leader_serves_every_processor_pods_series_merged_and_the_follower_none(
@@ -212,8 +146,7 @@ def test_the_leader_serves_every_processor_pods_series_merged_and_the_follower_n
     assert "dataflow_aggregator_pods_scraped 0.0" in follower.scrape()
 
     # A real Prometheus scraping both replicas sees each pod's series once.
-    server = prometheus([url.removeprefix("http://").removesuffix("/metrics")
-                         for url in (leading.metrics_url, follower.metrics_url)])
+    server = prometheus([leading.address, follower.address])
     series = server.wait_for(f'count(dataflow_messages_received_total{{namespace="{scenario.namespace}"}}) == 4',
                              deadline_s=60)
     assert series

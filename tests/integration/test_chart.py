@@ -33,6 +33,7 @@ from kubernetes import client as k8s
 from kubernetes.client.rest import ApiException
 from kubernetes.dynamic import DynamicClient
 
+from tests.monitoring_helpers import DASHBOARD_PATH, RULES_PATH, substitute_variables, write_rule_groups
 from tests.peers import paths
 from tests.peers.apiserver import KubeAPIServer
 from tests.peers.fixtures import unavailable
@@ -41,8 +42,6 @@ from tests.peers.kube import create_namespace
 REPO = paths.REPO_ROOT
 CHART = REPO / "helm" / "dataflow-operator"
 CRD_PATH = CHART / "files" / "crds" / "dataflow.dataflow.io_dataflows.yaml"
-DASHBOARD_PATH = REPO / "grafana" / "grafana-dashboard.json"
-RULES_PATH = REPO / "alerts" / "prometheusrule.yaml"
 RULE_TESTS_DIR = REPO / "alerts" / "tests"
 CONTRACT = json.loads((REPO / "tests" / "data" / "metrics-contract.json").read_text())
 
@@ -558,13 +557,6 @@ def test_operator_can_create_the_per_dataflow_processor_rbac(
 # promtool
 
 
-def write_rule_groups(source: dict[str, Any], directory: Path) -> Path:
-    """promtool reads plain rule files (`groups:`), not PrometheusRule objects: write spec.groups."""
-    path = directory / "rules.yaml"
-    path.write_text(yaml.safe_dump({"groups": source["spec"]["groups"]}, sort_keys=False, width=1000))
-    return path
-
-
 def test_promtool_check_rules(promtool: Path, tmp_path: Path) -> None:
     rules = write_rule_groups(yaml.safe_load(RULES_PATH.read_text()), tmp_path)
     result = run([promtool, "check", "rules", rules])
@@ -590,7 +582,7 @@ def test_promtool_unit_tests(promtool: Path, tmp_path: Path) -> None:
     assert result.stdout.count("SUCCESS") == len(test_files), result.stdout
 
 
-DASHBOARD_VARIABLES = {"$namespace": ".*", "$dataflow": ".*", "$interval": "5m"}
+DASHBOARD_VARIABLES = {"namespace": ".*", "dataflow": ".*", "interval": "5m"}
 
 
 def test_every_dashboard_query_parses(promtool: Path, tmp_path: Path) -> None:
@@ -600,9 +592,7 @@ def test_every_dashboard_query_parses(promtool: Path, tmp_path: Path) -> None:
     rules = []
     for panel in dashboard["panels"]:
         for target in panel.get("targets", []):
-            expr = target["expr"]
-            for variable, value in DASHBOARD_VARIABLES.items():
-                expr = expr.replace(variable, value)
+            expr = substitute_variables(target["expr"], DASHBOARD_VARIABLES)
             rules.append({"record": f"dashboard:panel_{panel['id']}:{target['refId']}", "expr": expr})
     path = tmp_path / "dashboard-queries.yaml"
     path.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}, width=1000))

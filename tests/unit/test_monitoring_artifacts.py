@@ -20,10 +20,17 @@ import jsonschema
 import pytest
 import yaml
 
+from tests.monitoring_helpers import (
+    DASHBOARD_PATH,
+    RULES_PATH,
+    alert_rules,
+    grouping_labels,
+    query_panels,
+    selectors,
+)
+
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "helm" / "dataflow-operator"
-DASHBOARD_PATH = REPO / "grafana" / "grafana-dashboard.json"
-RULES_PATH = REPO / "alerts" / "prometheusrule.yaml"
 RULE_TESTS_DIR = REPO / "alerts" / "tests"
 CRD_PATH = CHART / "files" / "crds" / "dataflow.dataflow.io_dataflows.yaml"
 CONTRACT = json.loads((REPO / "tests" / "data" / "metrics-contract.json").read_text())
@@ -142,38 +149,14 @@ def resolve(series_name: str) -> tuple[Metric, set[str]]:
 
 
 # ------------------------------------------------------------------------------------------------
-# A small PromQL reader: enough to find selectors, matchers and grouping labels
+# What the code does not emit, found with the PromQL reader of tests/monitoring_helpers.py
 
 
-SELECTOR = re.compile(r"\b(dataflow_[a-z0-9_]+)\b\s*(?:\{([^}]*)\})?")
-MATCHER = re.compile(r'([a-zA-Z_]\w*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"')
-GROUPING = re.compile(r"\b(by|without|on|ignoring|group_left|group_right)\s*\(([^)]*)\)")
 RANGE_FUNCTION = re.compile(r"\b(rate|increase|irate|delta|deriv)\s*\(\s*(dataflow_[a-z0-9_]+)")
 QUANTILE = re.compile(r"histogram_quantile\s*\(\s*[0-9.]+\s*,\s*sum\s+by\s*\(([^)]*)\)\s*\(\s*rate\s*\(\s*"
                       r"(dataflow_[a-z0-9_]+)")
 LEGEND_LABEL = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 LABEL_VALUES = re.compile(r"label_values\(\s*(dataflow_[a-z0-9_]+)\s*(?:\{[^}]*\})?\s*,\s*(\w+)\s*\)")
-
-
-@dataclass
-class Selector:
-    series: str
-    matchers: list[tuple[str, str, str]]
-
-
-def selectors(expr: str) -> list[Selector]:
-    found = []
-    for match in SELECTOR.finditer(expr):
-        matchers = [m.groups() for m in MATCHER.finditer(match.group(2) or "")]
-        found.append(Selector(match.group(1), matchers))
-    return found
-
-
-def grouping_labels(expr: str) -> set[str]:
-    labels = set()
-    for _keyword, names in GROUPING.findall(expr):
-        labels.update(name.strip() for name in names.split(",") if name.strip())
-    return labels
 
 
 def problems_in(expr: str) -> list[str]:
@@ -239,12 +222,6 @@ def test_the_promql_reader_catches_what_it_is_for() -> None:
 def dashboard() -> dict[str, Any]:
     data: dict[str, Any] = json.loads(DASHBOARD_PATH.read_text())
     return data
-
-
-def query_panels(dashboard: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    for panel in dashboard["panels"]:
-        if panel["type"] != "row":
-            yield panel
 
 
 def row_of(dashboard: dict[str, Any]) -> dict[int, str]:
@@ -350,11 +327,6 @@ def test_dataflows_are_counted_with_sum_of_the_one_hot_gauge(dashboard: dict[str
     for phase in PHASES:
         wanted = rf'sum\(dataflow_status\{{[^}}]*phase="{phase}"\}}\)'
         assert any(re.fullmatch(wanted, e) for e in exprs), phase
-
-
-def alert_rules() -> dict[str, dict[str, Any]]:
-    document = yaml.safe_load(RULES_PATH.read_text())
-    return {rule["alert"]: rule for group in document["spec"]["groups"] for rule in group["rules"]}
 
 
 def threshold_of(expr: str) -> float:
