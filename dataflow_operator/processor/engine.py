@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,7 +77,8 @@ class Pipeline:
     runs them until the source is exhausted, :meth:`stop` is called, or something fails."""
 
     def __init__(self, spec: Mapping[str, Any], *, namespace: str, name: str, metrics: ProcessorMetrics,
-                 checkpoints: CheckpointStore, progress: ProgressTracker, reset_checkpoint: bool = False) -> None:
+                 checkpoints: CheckpointStore, progress: ProgressTracker, reset_checkpoint: bool = False,
+                 on_source_connected: Callable[[], None] | None = None) -> None:
         self.spec = spec
         self.namespace = namespace
         self.name = name
@@ -85,6 +86,7 @@ class Pipeline:
         self.checkpoints = checkpoints
         self.progress = progress
         self.settings = settings_from_spec(spec, reset_checkpoint)
+        self._on_source_connected = on_source_connected
         self.stopping = threading.Event()     # graceful: stop reading, drain, flush
         self.abort = threading.Event()        # failure: stop everything, acknowledge nothing more
         self._failure: BaseException | None = None
@@ -166,6 +168,8 @@ class Pipeline:
             sinks.append(self._error_sink_connector)
         try:
             self._connect(self.source, "source")
+            if self._on_source_connected is not None:
+                self._on_source_connected()
             for sink in sinks:
                 self._connect(sink, "sink")
         except Exception as exc:

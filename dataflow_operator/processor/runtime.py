@@ -71,6 +71,22 @@ def checkpoint_store_for(spec: Mapping[str, Any], namespace: str, name: str,
     return FileCheckpointStore(directory / f"{namespace}.{name}.json")
 
 
+RESET_TOKEN_ENV = "DATAFLOW_CHECKPOINT_RESET_TOKEN"
+RESET_TOKEN_KEY = "reset-token"
+
+
+def pending_reset_token(store: CheckpointStore) -> str | None:
+    """The operator's one-shot reset request, if this processor has not applied it yet.
+
+    The operator clears ``checkpointReset`` right after handing it over and passes a token instead
+    (the DataFlow's resourceVersion at the request), so a later pod restart does not wipe again.
+    """
+    token = os.environ.get(RESET_TOKEN_ENV, "").strip()
+    if not token or store.load(RESET_TOKEN_KEY) == token:
+        return None
+    return token
+
+
 def run_processor(*, spec_path: str, namespace: str | None, name: str | None, metrics_bind_address: str,
                   checkpoint_dir: str | None, metrics_enabled: bool = True) -> int:
     try:
@@ -90,8 +106,13 @@ def run_processor(*, spec_path: str, namespace: str | None, name: str | None, me
     metrics = ProcessorMetrics(namespace, name, enabled=metrics_enabled, registry=registry)
     progress = ProgressTracker(progress_timeout_from_env())
     checkpoints = checkpoint_store_for(spec, namespace, name, checkpoint_dir)
+    token = pending_reset_token(checkpoints)
+    # The token is recorded only once the source has connected, i.e. after it wiped its position:
+    # a crash in between repeats the reset rather than skipping it.
     pipeline = Pipeline(spec, namespace=namespace, name=name, metrics=metrics, checkpoints=checkpoints,
-                        progress=progress, reset_checkpoint=reset_requested(spec, metadata))
+                        progress=progress, reset_checkpoint=token is not None or reset_requested(spec, metadata),
+                        on_source_connected=None if token is None else
+                        lambda: checkpoints.save(RESET_TOKEN_KEY, token))
     server = HttpServer(metrics_bind_address, registry=registry, probes={
         "/healthz": lambda: (True, "ok"),
         "/readyz": progress.readiness,

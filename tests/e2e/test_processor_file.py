@@ -230,3 +230,19 @@ def test_sigkill_mid_run_loses_nothing_and_duplicates_at_most_one_batch(tmp_path
     ids = [row["id"] for row in read_lines(tmp_path / "out.jsonl")]
     assert set(ids) == set(range(count))
     assert len(ids) - count <= 100, f"{len(ids) - count} duplicates"
+
+
+def test_reset_token_rereads_once(tmp_path: Path, processor_factory: Any) -> None:
+    write_lines(tmp_path / "in.jsonl", [{"id": i} for i in range(5)])
+    spec = {"source": {"type": "file", "config": {"path": str(tmp_path / "in.jsonl")}},
+            "sink": {"type": "file", "config": {"path": str(tmp_path / "out.jsonl"), "batchSize": 1}}}
+    count = lambda: len(read_lines(tmp_path / "out.jsonl"))  # noqa: E731
+    assert processor_factory(spec, name="reset").start().wait() == 0
+    assert count() == 5
+    token = {"DATAFLOW_CHECKPOINT_RESET_TOKEN": "12345"}
+    assert processor_factory(spec, name="reset", env=token).start().wait() == 0
+    assert count() == 10  # the reset re-read everything
+    assert processor_factory(spec, name="reset", env=token).start().wait() == 0
+    assert count() == 10  # the same token again (a pod restart): nothing re-read
+    assert processor_factory(spec, name="reset").start().wait() == 0
+    assert count() == 10
