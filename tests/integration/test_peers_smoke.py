@@ -212,7 +212,8 @@ def _audit_events(kube_apiserver: KubeAPIServer) -> list[dict[str, Any]]:
 def test_restricted_identity_is_forbidden_until_granted(kube_apiserver: KubeAPIServer,
                                                         admin: k8s.ApiClient) -> None:
     namespace = _namespace(admin, "rbac")
-    with kube_apiserver.api_client(kube_apiserver.kubeconfig_for("operator")) as restricted:
+    # "viewer": the operator tests grant the chart's ClusterRole to "operator" in the same session.
+    with kube_apiserver.api_client(kube_apiserver.kubeconfig_for("viewer")) as restricted:
         core = k8s.CoreV1Api(restricted)
         with pytest.raises(ApiException) as denied:
             core.list_namespaced_pod(namespace)
@@ -224,9 +225,9 @@ def test_restricted_identity_is_forbidden_until_granted(kube_apiserver: KubeAPIS
             rules=[k8s.V1PolicyRule(api_groups=[""], resources=["pods"], verbs=["list"])]))
         rbac_group = "rbac.authorization.k8s.io"
         rbac.create_namespaced_role_binding(namespace, k8s.V1RoleBinding(
-            metadata=k8s.V1ObjectMeta(name="operator-pod-reader"),
+            metadata=k8s.V1ObjectMeta(name="viewer-pod-reader"),
             role_ref=k8s.V1RoleRef(api_group=rbac_group, kind="Role", name="pod-reader"),
-            subjects=[k8s.RbacV1Subject(kind="User", name="operator", api_group=rbac_group)]))
+            subjects=[k8s.RbacV1Subject(kind="User", name="viewer", api_group=rbac_group)]))
         # The authorizer sees new bindings through an informer: poll, do not sleep.
         assert wait_until(lambda: core.list_namespaced_pod(namespace).items == [], deadline_s=30,
                           what="the binding takes effect")
@@ -237,7 +238,7 @@ def test_restricted_identity_is_forbidden_until_granted(kube_apiserver: KubeAPIS
         assert still_denied.value.status == 403
 
     def denial_audited() -> bool:
-        return any(event["user"]["username"] == "operator" and event["verb"] == "list"
+        return any(event["user"]["username"] == "viewer" and event["verb"] == "list"
                    and event.get("objectRef", {}).get("namespace") == namespace
                    and event["responseStatus"]["code"] == 403 for event in _audit_events(kube_apiserver))
 
