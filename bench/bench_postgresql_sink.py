@@ -1,0 +1,141 @@
+"""PostgreSQL sink write paths vs ``executemany``, side by side in one run, on a private server.
+
+    python bench/bench_postgresql_sink.py [--rows 100000] [--batch 1000] [--rounds 3]
+
+Every path takes the same JSON messages in batches, parses them and inserts them in one transaction
+per batch with ``ON CONFLICT DO NOTHING`` semantics:
+
+* ``sink``                — PostgreSQLSink as configured: a batch of this size goes in one INSERT … SELECT
+                            FROM jsonb_populate_recordset($1) … ON CONFLICT DO NOTHING (rows as one parameter)
+* ``sink, COPY path``     — PostgreSQLSink forced onto its path for batches over PARAMETER_MAX_BYTES: COPY
+                            of the payloads into a temp stage, then INSERT … SELECT jsonb_populate_record(…)
+* ``sink, table w/o key`` — the default path into a table without a primary key (no index to maintain)
+* ``executemany``         — json.loads + cursor.executemany(INSERT … VALUES … ON CONFLICT DO NOTHING) into
+                            the keyed table, which psycopg 3 already pipelines (one round trip per batch)
+
+Rounds alternate the order so machine noise hits every path alike; the best round of each counts.
+Needs the PostgreSQL test peer (``python -m tests.peers provision``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import psycopg
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests.peers helpers
+
+from dataflow_operator.connectors.base import ConnectorContext
+from dataflow_operator.connectors.postgresql import PostgreSQLSink, batch_writer
+from dataflow_operator.processor.checkpoint import MemoryCheckpointStore
+from dataflow_operator.processor.health import ProgressTracker
+from dataflow_operator.processor.message import Message
+from dataflow_operator.processor.metrics import ProcessorMetrics
+from tests.peers import provision
+from tests.peers.postgres import PostgresServer
+
+BASELINE = "executemany, keyed table"
+COLUMNS = "id BIGINT, name TEXT, amount NUMERIC, doc JSONB, seen TIMESTAMPTZ"
+INSERT = ("INSERT INTO {table} (id, name, amount, doc, seen) VALUES (%s, %s, %s, %s, %s) "
+          "ON CONFLICT DO NOTHING")
+
+
+def messages(count: int) -> list[Message]:
+    return [Message(json.dumps({"id": i, "name": f"customer {i}", "amount": f"{i}.25", "doc": {"tier": i % 5},
+                                "seen": "2024-05-01T10:00:00Z"}).encode()) for i in range(count)]
+
+
+def batches(items: list[Message], size: int) -> list[list[Message]]:
+    return [items[start:start + size] for start in range(0, len(items), size)]
+
+
+def with_sink(dsn: str, table: str, *, force_copy: bool = False) -> Callable[[list[list[Message]]], None]:
+    context = ConnectorContext("bench", "bench", "sink", ProcessorMetrics("bench", "bench").connector(
+        "postgresql", "sink"), MemoryCheckpointStore(), ProgressTracker(0))
+
+    def run(work: list[list[Message]]) -> None:
+        sink = PostgreSQLSink({"connectionString": dsn, "table": table}, context)
+        sink.connect()
+        limit = batch_writer.PARAMETER_MAX_BYTES
+        batch_writer.PARAMETER_MAX_BYTES = 0 if force_copy else limit
+        try:
+            for batch in work:
+                assert sink.write(batch) == []
+        finally:
+            batch_writer.PARAMETER_MAX_BYTES = limit
+            sink.close()
+
+    return run
+
+
+def with_executemany(dsn: str, table: str) -> Callable[[list[list[Message]]], None]:
+    statement = INSERT.format(table=table)
+
+    def run(work: list[list[Message]]) -> None:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            for batch in work:
+                rows = []
+                for message in batch:
+                    row = json.loads(message.data)
+                    rows.append((row["id"], row["name"], row["amount"], json.dumps(row["doc"]), row["seen"]))
+                with conn.transaction(), conn.cursor() as cursor:
+                    cursor.executemany(statement, rows)
+
+    return run
+
+
+def timed(dsn: str, table: str, keyed: bool, run: Callable[[list[list[Message]]], None],
+          work: list[list[Message]]) -> float:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f"DROP TABLE IF EXISTS {table}")
+        conn.execute(f"CREATE TABLE {table} ({COLUMNS}{', PRIMARY KEY (id)' if keyed else ''})")
+    started = time.perf_counter()
+    run(work)
+    elapsed = time.perf_counter() - started
+    with psycopg.connect(dsn) as conn:
+        stored = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
+    assert stored == (sum(len(b) for b in work),), stored
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    bindir = provision.postgres_bindir()
+    if not provision.peer_ready("postgresql") or bindir is None:
+        sys.exit("PostgreSQL test peer missing: run `python -m tests.peers provision`")
+    work = batches(messages(args.rows), args.batch)
+    server = PostgresServer(bindir)
+    server.start()
+    try:
+        dsn = server.new_database()
+        paths: dict[str, tuple[str, bool, Callable[[list[list[Message]]], None]]] = {
+            "sink": ("bench_keyed", True, with_sink(dsn, "bench_keyed")),
+            "sink, COPY path": ("bench_copy", True, with_sink(dsn, "bench_copy", force_copy=True)),
+            "sink, table w/o key": ("bench_plain", False, with_sink(dsn, "bench_plain")),
+            BASELINE: ("bench_many", True, with_executemany(dsn, "bench_many")),
+        }
+        times: dict[str, list[float]] = {name: [] for name in paths}
+        for round_ in range(args.rounds):
+            for name in list(paths) if round_ % 2 == 0 else list(reversed(paths)):
+                table, keyed, run = paths[name]
+                times[name].append(timed(dsn, table, keyed, run, work))
+    finally:
+        server.close()
+    rate = {name: args.rows / min(values) for name, values in times.items()}
+    baseline = rate[BASELINE]
+    print(f"rows per run: {args.rows}, batch: {args.batch}, rounds: {args.rounds} (best round counts)")
+    for name, value in rate.items():
+        print(f"{name:<26} {value:>10,.0f} rows/s   {value / baseline:5.2f}x executemany")
+
+
+if __name__ == "__main__":
+    main()

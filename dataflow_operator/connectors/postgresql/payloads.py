@@ -1,0 +1,142 @@
+"""Messages → table rows (pure).
+
+A row travels to the server as a JSON object text, which the server maps onto the columns
+(:mod:`.sink_sql`). For a plain payload that text is the message's own bytes, so the server parses
+exactly what was sent: ``1.10`` reaches a NUMERIC column as ``1.10``. The payload is still parsed here
+(non-integers as :class:`~decimal.Decimal`, nothing through a binary float) to refuse what cannot be a
+row and to learn its columns and key values. Rows built here (rawMode) are written with
+:func:`json_text`, which keeps Decimals digit for digit.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from ...processor.error_sink import jsonable
+from ...processor.errors import InvalidDataError
+from ...processor.message import Message
+
+RAW_DATA_COLUMN = "data"
+RAW_METADATA_COLUMN = "_metadata"
+_ENVELOPE_KEYS = frozenset({"value", "_metadata"})
+# One decoder for every payload: json.loads(parse_float=...) would build a new one per call.
+_DECODER = json.JSONDecoder(parse_float=Decimal)
+
+
+@dataclass(slots=True)
+class Row:
+    message: Message
+    values: dict[str, Any]
+    delete: bool
+    text: bytes  # the row as a JSON object
+
+    def with_values(self, values: dict[str, Any]) -> Row:
+        return Row(self.message, values, self.delete, json_text(values).encode("utf-8"))
+
+
+@dataclass(frozen=True, slots=True)
+class PayloadShape:
+    raw_mode: bool = False
+    flatten_metadata: bool = False
+    metadata_prefix: str = ""
+
+
+def parse_payload(message: Message, shape: PayloadShape) -> Row:
+    """The row a message stands for; :class:`InvalidDataError` when the payload cannot be one."""
+    try:
+        body = _DECODER.decode(message.data.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidDataError(f"payload is not JSON: {exc}") from exc
+    delete = message.metadata.get("operation") == "delete"
+    if not shape.raw_mode:
+        if not isinstance(body, dict):
+            raise InvalidDataError(f"payload must be a JSON object, got {_json_type(body)}")
+        return Row(message, body, delete, message.data)
+    if isinstance(body, dict) and body.keys() == _ENVELOPE_KEYS:
+        data, metadata = body["value"], body["_metadata"]
+    else:
+        data, metadata = body, message.metadata
+    if shape.flatten_metadata:
+        values = {f"{shape.metadata_prefix}{key}": value for key, value in _as_mapping(metadata).items()}
+        values[RAW_DATA_COLUMN] = data
+    else:
+        values = {RAW_DATA_COLUMN: data, RAW_METADATA_COLUMN: metadata}
+    return Row(message, values, delete, json_text(values).encode("utf-8"))
+
+
+def _as_mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    return "a number"
+
+
+def json_text(value: Any) -> str:
+    """Compact JSON for ``value``, writing Decimals digit for digit and other non-JSON values as the
+    error records do (:func:`~dataflow_operator.processor.error_sink.jsonable`: RFC3339 times, bytes
+    as text or base64)."""
+    if isinstance(value, Mapping):
+        return "{" + ",".join(f"{json.dumps(str(k))}:{json_text(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(json_text(item) for item in value) + "]"
+    if isinstance(value, Decimal) and value.is_finite():
+        return _decimal_text(value)
+    if value is None or isinstance(value, (bool, int, str)):
+        return json.dumps(value)
+    if isinstance(value, float) and math.isfinite(value):
+        return repr(value)
+    return json.dumps(scalar_text(value))
+
+
+def scalar_text(value: Any) -> str:
+    """The PostgreSQL input text of a scalar."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, Decimal):
+        return _decimal_text(value) if value.is_finite() else _special_float(float(value))
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else _special_float(value)
+    plain = jsonable(value)
+    return plain if isinstance(plain, str) else json.dumps(plain)
+
+
+def key_text(value: Any) -> str | None:
+    """A key column value as an untyped parameter (``None`` is SQL NULL)."""
+    if value is None:
+        return None
+    if isinstance(value, (Mapping, list, tuple)):
+        return json_text(value)
+    return scalar_text(value)
+
+
+def copy_text(row_json: bytes) -> bytes:
+    """One line of COPY text format: backslash, newline, carriage return and tab escaped."""
+    return (row_json.replace(b"\\", b"\\\\").replace(b"\n", b"\\n").replace(b"\r", b"\\r")
+            .replace(b"\t", b"\\t") + b"\n")
+
+
+def _decimal_text(value: Decimal) -> str:
+    # Positional notation keeps integral values like 1E+2 acceptable to integer columns.
+    return format(value, "f") if -30 <= value.adjusted() <= 30 else str(value)
+
+
+def _special_float(value: float) -> str:
+    if math.isnan(value):
+        return "NaN"
+    return "Infinity" if value > 0 else "-Infinity"

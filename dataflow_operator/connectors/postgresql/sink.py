@@ -1,0 +1,246 @@
+"""PostgreSQL sink (connectors.md §2.2): each batch is one transaction (:mod:`.batch_writer`).
+
+Messages that cannot become rows (not JSON, not an object, columns the table lacks) and rows the
+database refuses are reported one by one, so exactly those reach the error sink. A lost connection
+is re-opened and the batch written again (at-least-once: a batch whose COMMIT was in flight may be
+written twice, which ON CONFLICT absorbs when the table has a key).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import psycopg
+
+from ...processor.errors import ClassifiedError, InvalidDataError, classify
+from ...processor.message import Message
+from ..base import BatchLimits, ConnectorContext, Sink, WriteFailure
+from . import sink_sql
+from .batch_writer import BatchWriter, WritePlan
+from .connection import connect, connection_string, mask_dsn, table_identifier
+from .payloads import RAW_DATA_COLUMN, PayloadShape, Row, parse_payload
+from .schema import TableInfo, describe_table, infer_column_types, metadata_column_type
+
+log = logging.getLogger(__name__)
+
+#: ``batchSize: 0`` means "flush on the timer only"; this still bounds one transaction.
+TIMER_ONLY_BATCH = 10_000
+# A lost connection is re-opened and the batch retried for ~15 s before the batch is given up on: a
+# server restart should not send a whole batch to the error sink.
+RECONNECT_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)
+DEFAULT_CONFLICT_KEY = "id"  # REF's literal default when the table has no primary key yet
+
+
+class PostgreSQLSink(Sink):
+    type_name: ClassVar[str] = "postgresql"
+
+    def __init__(self, config: Mapping[str, Any], context: ConnectorContext) -> None:
+        super().__init__(config, context)
+        self._dsn = connection_string(config)
+        self._table_name = str(config.get("table") or "")
+        self._table = table_identifier(self._table_name)
+        self._shape = PayloadShape(raw_mode=bool(config.get("rawMode")),
+                                   flatten_metadata=bool(config.get("flattenMetadataColumns")),
+                                   metadata_prefix=str(config.get("flattenMetadataColumnsPrefix") or ""))
+        self._auto_create = bool(config.get("autoCreateTable"))
+        self._upsert = bool(config.get("upsertMode"))
+        self._conflict_key = _split_key(config.get("conflictKey"))
+        self._version_column = (str(config["upsertVersionColumn"])
+                                if config.get("upsertStrategy") == "ifNewer" else None)
+        self._soft_delete_column = config.get("softDeleteColumn") or None
+        self._timeout = config.get("connectionTimeout")
+        self._conn: psycopg.Connection[Any] | None = None
+        self._info: TableInfo | None = None
+        self._stage_ready = False
+        self._warned_columns: set[str] = set()
+        self._closed = False
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def connect(self) -> None:
+        conn = self._open()
+        if self._info is None and self._auto_create and self._shape.raw_mode and not self._shape.flatten_metadata:
+            for statement in sink_sql.create_raw_table(self._table):
+                conn.execute(statement)
+            self._info = describe_table(conn, self._table)
+        if self._info is None and not self._auto_create:
+            raise ClassifiedError(f"table {self._table_name!r} does not exist (set autoCreateTable to create it)",
+                                  "invalid_data")
+        if self._info is not None and self._upsert and not self._conflict_key and not self._info.primary_key:
+            raise ClassifiedError(f"upsertMode needs conflictKey: table {self._table_name!r} has no primary key",
+                                  "invalid_data")
+        log.info("postgresql sink connected", extra={"dsn": mask_dsn(self._dsn), "table": self._table_name})
+
+    def _open(self) -> psycopg.Connection[Any]:
+        conn = connect(self._dsn, timeout=self._timeout)
+        self._conn = conn
+        self._stage_ready = False
+        self._info = describe_table(conn, self._table)
+        self.context.metrics.set_connected(True)
+        return conn
+
+    def batch_limits(self) -> BatchLimits:
+        batch_size = int(self.config.get("batchSize", 1))
+        interval = float(self.config.get("batchFlushIntervalSeconds", 10))
+        if self.context.settings.ack_granularity == "message":
+            batch_size = 1  # connectors.md §3: per-message acknowledgement means per-message flushes
+        return BatchLimits(batch_size or TIMER_ONLY_BATCH, interval or None)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._conn is not None:
+            self._conn.close()
+        self.context.metrics.set_connected(False)
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def write(self, batch: list[Message]) -> list[WriteFailure]:
+        rows: list[Row] = []
+        failures: list[WriteFailure] = []
+        for message in batch:
+            try:
+                rows.append(parse_payload(message, self._shape))
+            except InvalidDataError as exc:
+                failures.append(WriteFailure(message, exc))
+        if rows:
+            failures.extend(self._write_rows(rows))
+        return failures
+
+    def _write_rows(self, rows: list[Row]) -> list[WriteFailure]:
+        for attempt, delay in enumerate((0.0, *RECONNECT_DELAYS)):
+            if delay:
+                time.sleep(delay)
+            try:
+                conn = self._conn if self._conn is not None and not self._conn.closed else self._open()
+                writable, refused = self._fit_to_table(conn, rows)
+                if not writable:
+                    return refused
+                writer = BatchWriter(conn, self._plan(), self._stage_ready)
+                try:
+                    return refused + writer.write(writable)
+                finally:
+                    self._stage_ready = writer.stage_ready
+            except (psycopg.OperationalError, psycopg.InterfaceError, ClassifiedError) as exc:
+                if not self._connection_lost(exc) or attempt == len(RECONNECT_DELAYS):
+                    raise _classified(exc) from exc
+                self.context.metrics.error("write", "connection_error")
+                self.context.metrics.set_connected(False)
+                log.warning("postgresql sink %s lost its connection (%s); reconnecting", self._table_name, exc)
+                self._drop_connection()
+            except psycopg.Error as exc:
+                if isinstance(exc, (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn)):
+                    self._info = None  # the table changed under us: look again next time
+                raise _classified(exc) from exc
+        raise AssertionError("unreachable")
+
+    def _connection_lost(self, exc: BaseException) -> bool:
+        if isinstance(exc, ClassifiedError):
+            return exc.error_type == "connection_error"
+        return self._conn is None or self._conn.closed or self._conn.broken
+
+    def _drop_connection(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+        self._conn = None
+
+    def _plan(self) -> WritePlan:
+        assert self._info is not None
+        key = self._conflict_key or self._info.primary_key
+        conflict = sink_sql.Conflict(key=key if self._upsert else (), update=self._upsert,
+                                     version_column=self._version_column)
+        return WritePlan(self._table, self._info, conflict, key, self._soft_delete_column)
+
+    # -- the table -----------------------------------------------------------------------------
+
+    def _fit_to_table(self, conn: psycopg.Connection[Any], rows: list[Row]) -> tuple[list[Row], list[WriteFailure]]:
+        """Creates or widens the table when ``autoCreateTable`` allows; rows that still name
+        columns the table lacks are refused (or, for flattened metadata, lose those columns)."""
+        if self._info is None:
+            self._info = describe_table(conn, self._table)
+        if self._info is None:
+            if not self._auto_create:
+                raise ClassifiedError(f"table {self._table_name!r} does not exist", "invalid_data")
+            self._create_table(conn, rows)
+        assert self._info is not None
+        known = self._info.columns
+        signatures = {tuple(row.values) for row in rows}  # rows usually share a handful of key sets
+        new_keys = {key for signature in signatures for key in signature if key not in known}
+        if new_keys and self._auto_create and not self._shape.raw_mode:
+            types = infer_column_types({k: v for k, v in row.values.items() if k in new_keys} for row in rows)
+            conn.execute(sink_sql.add_columns(self._table, list(types.items())))
+            log.info("added columns to %s: %s", self._table_name, ", ".join(types))
+            self._info = describe_table(conn, self._table)
+            assert self._info is not None
+            known = self._info.columns
+        if all(key in known for key in new_keys):
+            return rows, []
+        writable: list[Row] = []
+        refused: list[WriteFailure] = []
+        for row in rows:
+            unknown = [key for key in row.values if key not in known]
+            if unknown and self._shape.flatten_metadata:
+                self._warn_skipped(unknown)
+                writable.append(row.with_values({k: v for k, v in row.values.items() if k in known}))
+            elif unknown:
+                refused.append(WriteFailure(row.message, InvalidDataError(
+                    f"table {self._table_name} has no column(s) {', '.join(sorted(unknown))}")))
+            else:
+                writable.append(row)
+        return writable, refused
+
+    def _create_table(self, conn: psycopg.Connection[Any], rows: list[Row]) -> None:
+        if self._shape.flatten_metadata:
+            columns = [("id", "BIGSERIAL"), (RAW_DATA_COLUMN, "JSONB")]
+            seen = {RAW_DATA_COLUMN}
+            prefix = self._shape.metadata_prefix
+            for row in rows:
+                for name, value in row.values.items():
+                    if name not in seen and value is not None:
+                        seen.add(name)
+                        columns.append((name, metadata_column_type(name.removeprefix(prefix), value)))
+            columns += [("created_at", "TIMESTAMPTZ NOT NULL DEFAULT now()"),
+                        ("updated_at", "TIMESTAMPTZ NOT NULL DEFAULT now()")]
+            primary_key: tuple[str, ...] = ("id",)
+        else:
+            types = infer_column_types(row.values for row in rows)
+            columns = list(types.items())
+            primary_key = self._conflict_key
+            if self._upsert and not primary_key:
+                primary_key = (DEFAULT_CONFLICT_KEY,)
+            missing = [c for c in primary_key if c not in types]
+            if missing:
+                raise ClassifiedError(f"cannot create {self._table_name}: key column(s) {', '.join(missing)} "
+                                      f"are not in the first batch", "invalid_data")
+        conn.execute(sink_sql.create_table(self._table, columns, primary_key))
+        log.info("created table %s (%s)", self._table_name, ", ".join(f"{n} {t}" for n, t in columns))
+        self._info = describe_table(conn, self._table)
+
+    def _warn_skipped(self, columns: list[str]) -> None:
+        fresh = [c for c in columns if c not in self._warned_columns]
+        if fresh:
+            self._warned_columns.update(fresh)
+            log.warning("metadata keys without a column in %s are not stored: %s", self._table_name,
+                        ", ".join(sorted(fresh)))
+
+
+def _split_key(value: Any) -> tuple[str, ...]:
+    if not value:
+        return ()
+    return tuple(part.strip() for part in str(value).split(",") if part.strip())
+
+
+def _classified(exc: BaseException) -> ClassifiedError:
+    if isinstance(exc, ClassifiedError):
+        return exc
+    error_type = classify(exc)
+    if error_type == "unknown" and isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)):
+        error_type = "connection_error"
+    if isinstance(exc, psycopg.Error) and exc.sqlstate:
+        # The primary message only: the server's DETAIL may quote row values (payload data).
+        return ClassifiedError(f"{exc.diag.message_primary} [SQLSTATE {exc.sqlstate}]", error_type)
+    return ClassifiedError(str(exc), error_type)

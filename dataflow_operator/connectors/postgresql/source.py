@@ -1,0 +1,243 @@
+"""PostgreSQL polling source (connectors.md §2.2).
+
+Reads keyset pages ordered by ``(changeTrackingColumn, orderByColumn)``. Two positions are kept: the
+*read* position (where the next page starts, moved as rows are read) and the *acknowledged* position
+(moved only contiguously as rows are acknowledged, and the only one ever checkpointed). A row that
+is updated after it was read gets a newer change value and is read again.
+
+Within a poll cycle pages follow one another until a short page; then the source sleeps
+``pollInterval`` seconds. ``readBatchSize`` caps each page (0: pages of :data:`DEFAULT_PAGE_SIZE`,
+which only bounds memory; the rows read are the same).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, ClassVar
+
+import psycopg
+
+from ...processor.checkpoint import Checkpointer
+from ...processor.errors import ClassifiedError, classify
+from ...processor.message import Message
+from ...processor.positions import ContiguousTracker
+from ..base import ConnectorContext, Source
+from . import source_sql
+from .connection import connect, connection_string, mask_dsn, table_identifier
+from .keyset import CHECKPOINT_KEY, Keyset, position_value
+
+log = logging.getLogger(__name__)
+
+DEFAULT_POLL_INTERVAL = 5
+DEFAULT_PAGE_SIZE = 1000
+CHUNK_SIZE = 500
+MAX_RECONNECT_DELAY = 30.0
+
+
+class PostgreSQLSource(Source):
+    type_name: ClassVar[str] = "postgresql"
+
+    def __init__(self, config: Mapping[str, Any], context: ConnectorContext) -> None:
+        super().__init__(config, context)
+        self._dsn = connection_string(config)
+        self._table_name = str(config.get("table") or "")
+        self._query_text = config.get("query")
+        self._change_column = str(config.get("changeTrackingColumn") or "updated_at")
+        self._order_column = str(config.get("orderByColumn") or "id")
+        # Query mode without an explicit change-tracking column re-runs the query verbatim (REF).
+        self._tracked = not self._query_text or bool(config.get("changeTrackingColumn"))
+        self._poll_interval = float(config.get("pollInterval") or DEFAULT_POLL_INTERVAL)
+        self._page_size = int(config.get("readBatchSize") or 0) or DEFAULT_PAGE_SIZE
+        self._timeout = config.get("connectionTimeout")
+        self._conn: psycopg.Connection[Any] | None = None
+        self._query: source_sql.PollQuery | None = None
+        self._order_present = False
+        self._checkpointer = Checkpointer(context.checkpoints, CHECKPOINT_KEY,
+                                          save_interval=context.settings.checkpoint_save_interval,
+                                          sync_on_ack=context.settings.checkpoint_sync_on_ack)
+        self._tracker: ContiguousTracker[Keyset] = ContiguousTracker()
+        self._read_position: Keyset | None = None
+        self._closed = False
+
+    @property
+    def _label(self) -> str:
+        return self._table_name or "query"
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def connect(self) -> None:
+        if self.context.settings.checkpoint_reset:
+            log.info("checkpoint reset requested: reading %s from the start", self._label)
+            self._checkpointer.reset()
+        saved = self._checkpointer.load()
+        if saved and self._tracked:
+            try:
+                self._read_position = Keyset.loads(saved)
+            except ValueError as exc:
+                raise ClassifiedError(f"checkpoint {CHECKPOINT_KEY!r}: {exc}", "invalid_data") from exc
+            log.info("resuming %s after %s", self._label, saved)
+        self._open()
+        log.info("postgresql source connected", extra={"dsn": mask_dsn(self._dsn), "table": self._label})
+
+    def _open(self) -> None:
+        conn = connect(self._dsn, timeout=self._timeout)
+        try:
+            self._describe(conn)
+        except Exception:
+            conn.close()
+            raise
+        self._conn = conn
+        self.context.metrics.set_connected(True)
+
+    def _describe(self, conn: psycopg.Connection[Any]) -> None:
+        if self._query_text:
+            source = source_sql.user_query(str(self._query_text))
+        else:
+            table = table_identifier(self._table_name)
+            if self.config.get("autoCreateTable"):
+                conn.execute(source_sql.create_source_table(table))
+            source = table
+        try:
+            # Parameters (none) given so that the doubled % of a user query is read back as one.
+            cursor = conn.execute(source_sql.probe(source), [])
+        except psycopg.errors.UndefinedTable as exc:
+            raise ClassifiedError(f"table {self._table_name!r} does not exist", "invalid_data") from exc
+        columns = {column.name for column in cursor.description or ()}
+        missing = [c for c in (self._change_column, self._order_column) if c not in columns]
+        if self._tracked and missing:
+            raise ClassifiedError(f"{self._label} has no column(s) {', '.join(missing)} "
+                                  f"(changeTrackingColumn/orderByColumn)", "invalid_data")
+        self._order_present = self._order_column in columns
+        self._query = source_sql.PollQuery(source, self._change_column, self._order_column,
+                                           insert_flag={"created_at", "updated_at"} <= columns)
+
+    def flush_positions(self) -> None:
+        self._checkpointer.flush()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._checkpointer.flush()
+        finally:
+            if self._conn is not None:
+                self._conn.close()
+            self.context.metrics.set_connected(False)
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def read(self) -> Iterator[list[Message]]:
+        stop = self.context.stop
+        failures = 0
+        while not stop.is_set():
+            try:
+                if self._tracked:
+                    yield from self._read_cycle()
+                else:
+                    yield from self._read_verbatim()
+                failures = 0
+            except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+                failures += 1
+                self._lost_connection(exc, failures)
+                continue
+            self._sleep(self._poll_interval)
+
+    def _read_cycle(self) -> Iterator[list[Message]]:
+        """Pages until one comes back short."""
+        conn, query = self._require()
+        while not self.context.stop.is_set():
+            statement, params = query.page(self._read_position, self._page_size)
+            rows = conn.execute(statement, params).fetchall()
+            self._flush_if_due()  # a long catch-up never reaches the sleep between cycles
+            for start in range(0, len(rows), CHUNK_SIZE):
+                yield [self._tracked_message(row) for row in rows[start:start + CHUNK_SIZE]]
+            if len(rows) < self._page_size:
+                return
+
+    def _tracked_message(self, row: tuple[Any, ...]) -> Message:
+        position = Keyset.of_row(row[1], row[2])
+        self._read_position = position
+        ticket = self._tracker.issue(position)
+        metadata = {"table": self._label, "operation": _operation(row, 3), "id": position_value(row[2])}
+        return Message(data=row[0].encode("utf-8"), metadata=metadata, ack=self._ack(ticket))
+
+    def _read_verbatim(self) -> Iterator[list[Message]]:
+        conn, query = self._require()
+        statement = source_sql.verbatim(str(self._query_text), self._order_column if self._order_present else None,
+                                        query.insert_flag)
+        chunk: list[Message] = []
+        for row in conn.cursor().stream(statement):
+            metadata: dict[str, Any] = {"table": self._label, "operation": _operation(row, 2)}
+            if row[1] is not None:
+                metadata["id"] = position_value(row[1])
+            chunk.append(Message(data=row[0].encode("utf-8"), metadata=metadata))
+            if len(chunk) >= CHUNK_SIZE:
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk
+
+    def _ack(self, ticket: int) -> Callable[[], None]:
+        tracker, checkpointer = self._tracker, self._checkpointer
+
+        def ack() -> None:
+            position = tracker.ack(ticket)
+            if position is not None:
+                checkpointer.update(position.dumps())
+
+        return ack
+
+    # -- failures and waiting ------------------------------------------------------------------
+
+    def _lost_connection(self, exc: BaseException, failures: int) -> None:
+        error_type = classify(exc)
+        self.context.metrics.error("read", "connection_error" if error_type == "unknown" else error_type)
+        self.context.metrics.set_connected(False)
+        log.warning("postgresql source %s: %s; reconnecting", self._label, exc)
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        delay = min(MAX_RECONNECT_DELAY, 2.0 ** (failures - 1))
+        while not self._sleep(delay):
+            try:
+                self._open()
+                log.info("postgresql source %s reconnected", self._label)
+                return
+            except (ClassifiedError, psycopg.Error) as retry_exc:
+                self.context.metrics.error("read", classify(retry_exc))
+                delay = min(MAX_RECONNECT_DELAY, delay * 2)
+
+    def _sleep(self, seconds: float) -> bool:
+        """Wait, persisting the acknowledged position when it is due; True when stopping."""
+        deadline = time.monotonic() + seconds
+        stop = self.context.stop
+        while True:
+            self._flush_if_due()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return stop.is_set()
+            if stop.wait(min(remaining, 1.0)):
+                return True
+
+    def _flush_if_due(self) -> None:
+        try:
+            self._checkpointer.flush_if_due()
+        except Exception as exc:  # kept pending and retried; reading goes on
+            self.context.metrics.error("checkpoint", classify(exc))
+            log.warning("saving the checkpoint of %s failed: %s", self._label, exc)
+
+    def _require(self) -> tuple[psycopg.Connection[Any], source_sql.PollQuery]:
+        if self._conn is None or self._query is None:
+            raise psycopg.OperationalError("not connected")
+        return self._conn, self._query
+
+
+def _operation(row: tuple[Any, ...], flag_index: int) -> str:
+    """``insert`` when the row was never updated (created_at = updated_at), ``update`` when it was.
+    Without both columns a row cannot be told apart and is reported as ``insert``."""
+    if len(row) > flag_index and row[flag_index] is False:
+        return "update"
+    return "insert"

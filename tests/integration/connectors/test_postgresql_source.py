@@ -1,0 +1,204 @@
+"""PostgreSQLSource against a real server: keyset reading, exact JSON, checkpoints, re-reads, reconnects."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+
+from dataflow_operator.connectors.base import PipelineSettings
+from dataflow_operator.connectors.postgresql import PostgreSQLSource
+from dataflow_operator.processor.checkpoint import CheckpointStore, MemoryCheckpointStore
+from dataflow_operator.processor.errors import ClassifiedError
+from dataflow_operator.processor.message import Message
+from tests.processes import wait_for
+
+from .harness import Harness, SourceRunner
+
+
+@pytest.fixture(scope="module")
+def dsn(postgres: Any) -> str:
+    return str(postgres.new_database())
+
+
+@pytest.fixture
+def db(dsn: str) -> Iterator[psycopg.Connection[Any]]:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture
+def table(db: psycopg.Connection[Any]) -> str:
+    name = f"src_{uuid.uuid4().hex[:10]}"
+    db.execute(f"CREATE TABLE {name} (id BIGSERIAL PRIMARY KEY, name TEXT, amount NUMERIC, doc JSONB, "
+               f"created_at TIMESTAMPTZ NOT NULL DEFAULT now(), updated_at TIMESTAMPTZ NOT NULL DEFAULT now())")
+    return name
+
+
+def insert(db: psycopg.Connection[Any], table: str, count: int) -> None:
+    db.execute(f"INSERT INTO {table} (name, amount, doc) "
+               f"SELECT 'row ' || i, 1.10 * i, jsonb_build_object('i', i) FROM generate_series(1, %s) AS i",
+               [count])
+
+
+def make_source(dsn: str, table: str, store: CheckpointStore | None = None,
+                **config: Any) -> tuple[PostgreSQLSource, Harness]:
+    settings = config.pop("settings", PipelineSettings(checkpoint_save_interval=0))
+    harness = Harness("postgresql", "source", settings=settings, checkpoints=store or MemoryCheckpointStore())
+    source = PostgreSQLSource({"connectionString": dsn, "table": table, "pollInterval": 1, **config},
+                              harness.context)
+    source.connect()
+    return source, harness
+
+
+def read(source: PostgreSQLSource, count: int) -> tuple[SourceRunner, list[Message]]:
+    runner = SourceRunner(source).start()
+    return runner, wait_for(lambda: runner.taken(count), 30, message=f"{count} rows")
+
+
+def test_rows_as_exact_json_with_metadata(dsn: str, db: psycopg.Connection[Any], table: str) -> None:
+    insert(db, table, 3)
+    db.execute(f"UPDATE {table} SET name = 'changed', updated_at = now() + interval '1 second' WHERE id = 2")
+    source, _ = make_source(dsn, table)
+    runner, messages = read(source, 3)
+    runner.stop()
+    source.close()
+    payloads = [json.loads(m.data) for m in messages]
+    assert [p["id"] for p in payloads] == [1, 3, 2]  # ordered by (updated_at, id)
+    assert b'"amount":1.10' in messages[0].data  # numerics keep their digits
+    assert payloads[0]["doc"] == {"i": 1} and payloads[0]["created_at"].endswith("+00:00")
+    assert [m.metadata for m in messages] == [
+        {"table": table, "operation": "insert", "id": 1},
+        {"table": table, "operation": "insert", "id": 3},
+        {"table": table, "operation": "update", "id": 2},
+    ]
+
+
+def test_checkpoint_follows_contiguous_acks_and_survives_a_restart(dsn: str, db: psycopg.Connection[Any],
+                                                                   table: str) -> None:
+    db.execute(f"ALTER TABLE {table} ALTER COLUMN updated_at SET DEFAULT '2024-05-01T10:00:00.5Z'")
+    insert(db, table, 5)
+    store = MemoryCheckpointStore()
+    settings = PipelineSettings(checkpoint_sync_on_ack=True, checkpoint_save_interval=0)
+    source, _ = make_source(dsn, table, store, readBatchSize=2, settings=settings)  # pages of two
+    runner, messages = read(source, 5)
+    messages[0].acknowledge()
+    messages[2].acknowledge()
+    assert json.loads(store.load("postgresql") or "{}") == {
+        "lastReadChangeTime": "2024-05-01T10:00:00.5Z", "lastReadOrderByValue": 1}
+    messages[1].acknowledge()
+    assert json.loads(store.load("postgresql") or "{}")["lastReadOrderByValue"] == 3
+    runner.stop()
+    source.close()
+
+    resumed, _ = make_source(dsn, table, store)
+    runner, again = read(resumed, 2)
+    assert [m.metadata["id"] for m in again] == [4, 5]
+    runner.stop()
+    resumed.close()
+
+
+def test_updated_rows_are_read_again_and_reset_starts_over(dsn: str, db: psycopg.Connection[Any],
+                                                          table: str) -> None:
+    insert(db, table, 3)
+    store = MemoryCheckpointStore()
+    source, _ = make_source(dsn, table, store)
+    runner, messages = read(source, 3)
+    for message in messages:
+        message.acknowledge()
+    db.execute(f"UPDATE {table} SET name = 'again', updated_at = now() + interval '1 minute' WHERE id = 1")
+    updated = wait_for(lambda: runner.taken(4), 30, message="the updated row")[3]
+    assert json.loads(updated.data)["name"] == "again" and updated.metadata["operation"] == "update"
+    updated.acknowledge()
+    runner.stop()
+    source.close()
+
+    reset, _ = make_source(dsn, table, store, settings=PipelineSettings(checkpoint_reset=True))
+    runner, everything = read(reset, 3)
+    assert sorted(m.metadata["id"] for m in everything) == [1, 2, 3]
+    runner.stop()
+    reset.close()
+
+
+def test_checkpoint_is_debounced_and_flushed_on_close(dsn: str, db: psycopg.Connection[Any], table: str) -> None:
+    insert(db, table, 2)
+    store = MemoryCheckpointStore()
+    source, _ = make_source(dsn, table, store, settings=PipelineSettings(checkpoint_save_interval=3600))
+    runner, messages = read(source, 2)
+    for message in messages:
+        message.acknowledge()
+    assert store.load("postgresql") is None  # within the save interval, only in memory
+    runner.stop()
+    source.flush_positions()
+    assert json.loads(store.load("postgresql") or "{}")["lastReadOrderByValue"] == 2
+    source.close()
+
+
+def test_checkpoint_is_saved_by_the_poll_loop_without_sync_on_ack(dsn: str, db: psycopg.Connection[Any],
+                                                                  table: str) -> None:
+    insert(db, table, 2)
+    store = MemoryCheckpointStore()
+    source, _ = make_source(dsn, table, store, settings=PipelineSettings(checkpoint_save_interval=0.2))
+    runner, messages = read(source, 2)
+    for message in messages:
+        message.acknowledge()
+    wait_for(lambda: json.loads(store.load("postgresql") or "{}").get("lastReadOrderByValue") == 2, 10,
+             message="the checkpoint saved between polls")
+    runner.stop()
+    source.close()
+
+
+def test_query_mode_with_and_without_change_tracking(dsn: str, db: psycopg.Connection[Any], table: str) -> None:
+    insert(db, table, 4)
+    query = f"SELECT id, name, updated_at FROM {table} WHERE name LIKE 'row %' AND id % 2 = 0"
+    tracked, _ = make_source(dsn, "", query=query, changeTrackingColumn="updated_at")
+    runner, messages = read(tracked, 2)
+    assert [m.metadata["id"] for m in messages] == [2, 4]
+    assert set(json.loads(messages[0].data)) == {"id", "name", "updated_at"}
+    runner.stop()
+    tracked.close()
+
+    verbatim, _ = make_source(dsn, "", query=query)  # no change tracking: every poll repeats the rows
+    runner, repeated = read(verbatim, 4)
+    assert [m.metadata["id"] for m in repeated] == [2, 4, 2, 4]
+    assert all(m.ack is None for m in repeated)
+    runner.stop()
+    verbatim.close()
+
+
+def test_missing_tracking_column_is_a_connect_error(dsn: str, db: psycopg.Connection[Any]) -> None:
+    name = f"plain_{uuid.uuid4().hex[:8]}"
+    db.execute(f"CREATE TABLE {name} (id INT)")
+    harness = Harness("postgresql", "source")
+    source = PostgreSQLSource({"connectionString": dsn, "table": name}, harness.context)
+    with pytest.raises(ClassifiedError, match="updated_at"):
+        source.connect()
+
+
+def test_auto_create_table(dsn: str, db: psycopg.Connection[Any]) -> None:
+    name = f"auto_{uuid.uuid4().hex[:8]}"
+    source, _ = make_source(dsn, name, autoCreateTable=True)
+    source.close()
+    columns = [r[0] for r in db.execute("SELECT column_name FROM information_schema.columns WHERE table_name = %s "
+                                        "ORDER BY ordinal_position", [name]).fetchall()]
+    assert columns == ["id", "created_at", "updated_at"]
+
+
+def test_reconnects_after_the_connection_is_lost(dsn: str, db: psycopg.Connection[Any], table: str) -> None:
+    insert(db, table, 1)
+    source, harness = make_source(dsn, table)
+    runner, first = read(source, 1)
+    first[0].acknowledge()
+    db.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+               "WHERE application_name = 'dataflow-operator' AND datname = current_database()")
+    wait_for(lambda: harness.errors("read", "connection_error") >= 1, 30, message="the read error counted")
+    insert(db, table, 1)
+    second = wait_for(lambda: runner.taken(2), 30, message="a row after reconnecting")[1]
+    assert second.metadata["id"] == 2
+    assert harness.connection_status() == 1
+    runner.stop()
+    source.close()
