@@ -23,7 +23,7 @@ from typing import Any
 
 from ..connectors.base import Sink
 from .checkpoint import deferred_saves
-from .errors import classify, is_timeout_like
+from .errors import classify, is_retryable
 from .message import Message
 from .metrics import ConnectorMetrics, ProcessorMetrics
 
@@ -148,7 +148,7 @@ class ErrorSinkWriter:
                 error_type = classify(error)
                 self.connector_metrics.error("write", error_type)
                 self.metrics.stage_error("error_sink_write", error_type)
-            retryable = all(is_timeout_like(error) for error in failed_errors)
+            retryable = all(is_retryable(error) for error in failed_errors)
             if not retryable or attempt == len(self.retry_delays):
                 raise ErrorSinkError(
                     f"error sink ({self.sink_type}) could not write {len(failed_messages)} record(s): "

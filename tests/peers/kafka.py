@@ -107,9 +107,10 @@ class KafkaBroker:
         return "".join(f"{key}={value}\n" for key, value in props.items())
 
     def _format_storage(self) -> None:
+        # --cluster-id=ID, not "-t ID": one id in 64 starts with "-", which argparse4j takes for an option.
         formatter = ManagedProcess(
             "kafka-storage-format",
-            [*self._jvm, "kafka.tools.StorageTool", "format", "-t", _cluster_id(), "-c", self.config_path,
+            [*self._jvm, "kafka.tools.StorageTool", "format", f"--cluster-id={_cluster_id()}", "-c", self.config_path,
              "--ignore-formatted"],
             self.base_dir / "format.log",
         )

@@ -11,7 +11,6 @@ import os
 import random
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,17 +27,6 @@ BATCH_SIZE = 1000
 OUTAGE_SECONDS = 20.0
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def dsn(postgres: Any) -> str:
-    return str(postgres.new_database())
-
-
-@pytest.fixture
-def db(dsn: str) -> Iterator[psycopg.Connection[Any]]:
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        yield conn
 
 
 def spec(kafka: Any, topic: str, group: str, dsn: str, table: str, **sink: Any) -> dict[str, Any]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -18,17 +17,6 @@ from dataflow_operator.processor.errors import ClassifiedError
 from dataflow_operator.processor.message import Message
 
 from .harness import Harness
-
-
-@pytest.fixture(scope="module")
-def dsn(postgres: Any) -> str:
-    return str(postgres.new_database())
-
-
-@pytest.fixture
-def db(dsn: str) -> Iterator[psycopg.Connection[Any]]:
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        yield conn
 
 
 @pytest.fixture
