@@ -24,7 +24,7 @@ STOP_TIMEOUT_S = 30.0
 ADMIN_USER = "admin"
 # Identities that exist (static token auth) but hold no rights until a test binds a Role to them;
 # like any authenticated user they only get discovery and self-review (system:authenticated).
-RESTRICTED_USERS = ("operator", "operator-2", "operator-3", "viewer")
+RESTRICTED_USERS = ("operator", "operator-2", "operator-3", "viewer", "nobody")
 
 # One event per request at Metadata level (no bodies): RequestReceived is omitted so that counting
 # writes per verb/user is a plain count of lines (long-running watches also log ResponseStarted).

@@ -191,8 +191,10 @@ def test_missing_secret_or_key_is_reported_without_the_value_and_converges(admin
     status = wait_status(admin, namespace, "orders", lambda s: "has no key 'dsn'" in s.get("message", ""),
                          message="missing key")["status"]
     assert "hunter2" not in json.dumps(status)
-    events = events_for(admin, namespace, "orders")
-    assert any(e.reason == "SecretResolutionFailed" and "pg" in e.message and "dsn" in e.message for e in events)
+    # The event is written after the status: wait for it rather than read once.
+    events = wait_for(lambda: (found := events_for(admin, namespace, "orders")) and any(
+        e.reason == "SecretResolutionFailed" and "pg" in e.message and "dsn" in e.message for e in found) and found,
+        message="the SecretResolutionFailed event naming pg and dsn")
     assert all("hunter2" not in (e.message or "") for e in events)
     k8s.CoreV1Api(admin).patch_namespaced_secret("pg", namespace, {"stringData": {"dsn": "postgresql://db/x"}})
     wait_phase(admin, namespace, "orders", "Pending")
