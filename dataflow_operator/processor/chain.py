@@ -136,6 +136,8 @@ class TransformChain:
                 out.extend(produced)
             stage.messages_out += len(out)
             messages = out
+        for current in messages:
+            current.doc = None  # the decoded form is for the steps; queues and sinks hold bytes only
         self._chain_durations.append(monotonic() - started)
         return messages, failures
 

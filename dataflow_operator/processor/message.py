@@ -62,16 +62,23 @@ class Message:
     timestamp: datetime = field(default_factory=lambda: datetime.now(UTC))
     ack: AckCallback | None = None
     received_at: float = field(default_factory=time.monotonic)
+    #: ``data`` already decoded, when a transformation had it in hand: a JSON object equal to
+    #: ``decode(data)`` that nothing else references, so the next step can take it instead of parsing
+    #: the bytes again (transformers.jsonvalues.take_doc). ``data`` stays the truth; this is a cache.
+    doc: dict[str, Any] | None = None
 
-    def derive(self, data: bytes, metadata: dict[str, Any] | None = None) -> Message:
+    def derive(self, data: bytes, metadata: dict[str, Any] | None = None,
+               doc: dict[str, Any] | None = None) -> Message:
         """A new message from this one: new data, a shallow copy of the metadata unless given,
-        the same timestamp, ack and receipt time (the engine rebinds the ack for fan-out)."""
+        the same timestamp, ack and receipt time (the engine rebinds the ack for fan-out).
+        ``doc``, when given, must be ``data`` decoded and referenced by nothing else."""
         return Message(
             data=data,
             metadata=dict(self.metadata) if metadata is None else metadata,
             timestamp=self.timestamp,
             ack=self.ack,
             received_at=self.received_at,
+            doc=doc,
         )
 
     def acknowledge(self) -> None:

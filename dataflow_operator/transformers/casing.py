@@ -9,7 +9,7 @@ from ..processor.message import Message
 from ..spec.fields import FieldError
 from . import validation
 from .base import Transformer
-from .jsonvalues import MISSING, decode, encode
+from .jsonvalues import MISSING, encode, take_doc
 from .registry import register
 
 # Payloads repeat the same few keys over and over, so converted keys are cached; the bound keeps
@@ -80,17 +80,19 @@ class _KeyCase(Transformer):
         return value
 
     def transform(self, message: Message) -> list[Message]:
-        doc = decode(message.data)
+        doc = take_doc(message)
         if doc is MISSING:
             return [message]
         if self.deep:
             if not isinstance(doc, (dict, list)):
                 return [message]
-            return [message.derive(encode(self._deep(doc)))]
+            converted = self._deep(doc)
+            return [message.derive(encode(converted), doc=converted if isinstance(converted, dict) else None)]
         if not isinstance(doc, dict):
             return [message]  # only a root object's keys change
         # When two keys convert to the same name, the later one wins (dict assignment order).
-        return [message.derive(encode({self._key(key): item for key, item in doc.items()}))]
+        renamed = {self._key(key): item for key, item in doc.items()}
+        return [message.derive(encode(renamed), doc=renamed)]
 
 
 @register

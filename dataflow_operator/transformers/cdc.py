@@ -10,7 +10,7 @@ from ..processor.message import Message
 from ..spec.fields import FieldError
 from . import validation
 from .base import Transformer
-from .jsonvalues import decode, decode_text, encode
+from .jsonvalues import decode_text, encode, take_doc
 from .registry import register
 
 SNAPSHOT_OPERATIONS: Final = ("", "insert", "update")
@@ -53,7 +53,7 @@ class DebeziumUnwrapTransformer(Transformer):
         data = message.data
         if not data.strip():
             return self._tombstone(message)
-        root = decode(data)
+        root = take_doc(message)
         if not isinstance(root, dict):
             raise InvalidDataError("invalid JSON payload: not a JSON object")
         envelope = root.get("payload")

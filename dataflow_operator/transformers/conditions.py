@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from ..processor.message import Message
-from .jsonvalues import MISSING, decode, is_truthy, metadata_text, metadata_truthy, to_text
+from .jsonvalues import MISSING, is_truthy, metadata_text, metadata_truthy, peek_doc, to_text
 from .paths import Path
 
 #: A compiled node: (decoded payload or MISSING, message metadata) -> bool.
@@ -58,7 +58,7 @@ class Condition:
         return self._node(payload, metadata)
 
     def matches(self, message: Message) -> bool:
-        payload = decode(message.data) if self.needs_payload else MISSING
+        payload = peek_doc(message) if self.needs_payload else MISSING
         return self._node(payload, message.metadata)
 
 

@@ -18,7 +18,7 @@ from ..processor.message import Message
 from ..spec.fields import FieldError
 from . import validation
 from .base import Transformer
-from .jsonvalues import MISSING, decode, encode, format_float, to_text
+from .jsonvalues import MISSING, encode, format_float, take_doc, to_text
 from .paths import Path, normalize
 from .registry import register
 from .timeformat import format_rfc3339
@@ -157,7 +157,7 @@ class CastTransformer(Transformer):
         return errors
 
     def transform(self, message: Message) -> list[Message]:
-        doc = decode(message.data)
+        doc = take_doc(message)
         if doc is MISSING:
             return [message]
         changed = False
@@ -173,7 +173,7 @@ class CastTransformer(Transformer):
             except _CastError as exc:
                 raise InvalidDataError(f'cast "{path.text}" to {type_}: {exc}') from None
             changed = path.set(doc, converted) or changed
-        return [message.derive(encode(doc))] if changed else [message]
+        return [message.derive(encode(doc), doc=doc)] if changed else [message]
 
 
 # -- timezone ------------------------------------------------------------------------------------
@@ -297,7 +297,7 @@ class TimezoneTransformer(Transformer):
         return errors
 
     def transform(self, message: Message) -> list[Message]:
-        doc = decode(message.data)
+        doc = take_doc(message)
         if doc is MISSING:
             return [message]
         if self.error is not None:
@@ -313,7 +313,7 @@ class TimezoneTransformer(Transformer):
             except (ValueError, OverflowError, OSError) as exc:
                 raise InvalidDataError(f'timezone "{path.text}": {exc}') from None
             changed = path.set(doc, converted) or changed
-        return [message.derive(encode(doc))] if changed else [message]
+        return [message.derive(encode(doc), doc=doc)] if changed else [message]
 
     def _render(self, seconds: int, nanos: int) -> str | int:
         if self.format == "UnixMilli":

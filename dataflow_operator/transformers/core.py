@@ -12,7 +12,7 @@ from ..spec.fields import FieldError, Fields
 from . import validation
 from .base import Transformer
 from .conditions import Condition
-from .jsonvalues import MISSING, decode, encode, encode_text, to_text
+from .jsonvalues import MISSING, encode, encode_text, peek_doc, take_doc, to_text
 from .paths import Path, parse_paths
 from .registry import register
 from .timeformat import formatter_for
@@ -44,10 +44,10 @@ class TimestampTransformer(Transformer):
         return errors
 
     def transform(self, message: Message) -> list[Message]:
-        doc = decode(message.data)
+        doc = take_doc(message)
         if not isinstance(doc, dict) or not self.path.set(doc, self.format(self.clock())):
             return [message]
-        return [message.derive(encode(doc))]
+        return [message.derive(encode(doc), doc=doc)]
 
 
 @register
@@ -71,7 +71,7 @@ class FlattenTransformer(Transformer):
         return errors
 
     def transform(self, message: Message) -> list[Message]:
-        doc = decode(message.data)
+        doc = take_doc(message)
         if not isinstance(doc, dict):
             return [message]
         value = self.path.get(doc)
@@ -167,13 +167,14 @@ class RouterTransformer(Transformer):
         return errors
 
     def transform(self, message: Message) -> list[Message]:
-        payload = decode(message.data) if self.needs_payload else MISSING
+        payload = peek_doc(message) if self.needs_payload else MISSING
         metadata = message.metadata
         for condition in self.conditions:
             if condition.evaluate(payload, metadata):
                 routed = dict(metadata)
                 routed["routed_condition"] = condition.text
-                return [message.derive(message.data, routed)]
+                doc, message.doc = message.doc, None  # the copy goes on; the original is dropped
+                return [message.derive(message.data, routed, doc)]
         return [message]
 
 
@@ -199,7 +200,7 @@ class MaskTransformer(Transformer):
         return errors
 
     def transform(self, message: Message) -> list[Message]:
-        doc = decode(message.data)
+        doc = take_doc(message)
         if doc is MISSING:
             return [message]
         # Lengths are measured on the original payload, before any field is replaced.
@@ -215,7 +216,7 @@ class MaskTransformer(Transformer):
         for path, mask in masks:
             if not path.set(doc, mask):
                 return [message]
-        return [message.derive(encode(doc))]
+        return [message.derive(encode(doc), doc=doc)]
 
 
 class _FieldListTransformer(Transformer):
@@ -239,7 +240,7 @@ class SelectTransformer(_FieldListTransformer):
     type_name = "select"
 
     def transform(self, message: Message) -> list[Message]:
-        doc = decode(message.data)
+        doc = take_doc(message)
         if doc is MISSING:
             return [message]
         selected: dict[str, Any] = {}
@@ -259,11 +260,11 @@ class RemoveTransformer(_FieldListTransformer):
     type_name = "remove"
 
     def transform(self, message: Message) -> list[Message]:
-        doc = decode(message.data)
+        doc = take_doc(message)
         if doc is MISSING:
             return [message]
         removed = False
         for path in self.paths:
             removed = path.delete(doc) or removed
         # Nothing removed: the original bytes go on untouched, saving an encode.
-        return [message.derive(encode(doc))] if removed else [message]
+        return [message.derive(encode(doc), doc=doc)] if removed else [message]

@@ -16,7 +16,10 @@ import json
 import math
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    from ..processor.message import Message
 
 
 class _Missing:
@@ -56,6 +59,28 @@ def decode(data: bytes) -> Any:
         return _DECODER.decode(data.decode("utf-8"))
     except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         return MISSING
+
+
+def take_doc(message: Message) -> Any:
+    """The payload decoded, for a step that may change it: the object a previous step left on the
+    message (handed over and removed, so no two steps ever hold the same one), else a fresh decode."""
+    doc = message.doc
+    if doc is None:
+        return decode(message.data)
+    message.doc = None
+    return doc
+
+
+def peek_doc(message: Message) -> Any:
+    """The payload decoded, for a step that only reads it (conditions). A fresh object is left on
+    the message for the next step to take."""
+    doc = message.doc
+    if doc is None:
+        value = decode(message.data)
+        if isinstance(value, dict):
+            message.doc = value
+        return value
+    return doc
 
 
 def decode_text(text: str) -> Any:

@@ -13,7 +13,7 @@ from ..processor.message import Message
 from ..spec.fields import FieldError
 from . import validation
 from .base import Transformer
-from .jsonvalues import MISSING, decode, decode_text, encode, metadata_text
+from .jsonvalues import MISSING, decode_text, encode, metadata_text, take_doc
 from .paths import Path, normalize
 from .registry import register
 from .timeformat import format_rfc3339
@@ -62,7 +62,7 @@ class ReplaceFieldTransformer(Transformer):
         return errors
 
     def transform(self, message: Message) -> list[Message]:
-        doc = decode(message.data)
+        doc = take_doc(message)
         if not isinstance(doc, dict):
             return [message]
         if self.bad_rename is not None:
@@ -115,7 +115,7 @@ class HeadersToPayloadTransformer(Transformer):
         headers = message.metadata.get("headers")
         if not isinstance(headers, Mapping):
             return [message]
-        doc = decode(message.data)
+        doc = take_doc(message)
         if not isinstance(doc, dict):
             return [message]
         if self.bad_mapping is not None:
@@ -150,7 +150,7 @@ class StructFlattenTransformer(Transformer):
         return errors
 
     def transform(self, message: Message) -> list[Message]:
-        doc = decode(message.data)
+        doc = take_doc(message)
         if not isinstance(doc, dict):
             return [message]
         flat: dict[str, Any] = {}
@@ -210,7 +210,7 @@ class ExtractFieldTransformer(Transformer):
     def transform(self, message: Message) -> list[Message]:
         if self.path.empty:
             return [message]
-        value = self.path.get(decode(message.data))
+        value = self.path.get(take_doc(message))
         if value is MISSING:
             return [message]
         return [message.derive(encode(value))]
@@ -239,7 +239,7 @@ class HoistFieldTransformer(Transformer):
         return errors
 
     def transform(self, message: Message) -> list[Message]:
-        if not self.prefix or decode(message.data) is MISSING:
+        if not self.prefix or take_doc(message) is MISSING:
             return [message]
         return [message.derive(self.prefix + message.data + b"}")]
 
@@ -286,7 +286,7 @@ class InsertFieldTransformer(Transformer):
         return errors
 
     def transform(self, message: Message) -> list[Message]:
-        doc = decode(message.data)
+        doc = take_doc(message)
         if not isinstance(doc, dict):
             return [message]
         if self.error is not None:

@@ -131,3 +131,56 @@ def test_flatten_output_bytes_equal_encoding_the_merged_object(doc: dict[str, An
     expected = [{**doc, **item} if isinstance(item, dict) else {**doc, "items": item}
                 for item in items] or [doc]
     assert [message.data for message in out] == [encode(value) for value in expected]
+
+
+# Every step that may pass a decoded object on to the next one, each followed by a reader (a
+# condition) and a writer, so that an object left behind by one step is taken by the next.
+CACHING_CHAIN = [
+    ("filter", {"condition": "$.a != 'drop'"}),
+    ("timestamp", {"fieldName": "ts", "format": "2006"}),
+    ("mask", {"fields": ["a", "b.c"]}),
+    ("router", {"routes": [{"condition": "$.b", "sink": {"type": "file", "config": {"path": "-"}}}]}),
+    ("flatten", {"field": "b"}),
+    ("cast", {"spec": {"x": "string", "b.c": "string"}}),
+    ("remove", {"fields": ["x.y", "ab"]}),
+    ("snakeCase", {"deep": True}),
+    ("timezone", {"timezone": "UTC", "fields": ["ts"]}),
+    ("camelCase", {}),
+    ("mask", {"fields": ["b"], "keepLength": True}),
+]
+CHAIN_PAYLOADS = st.dictionaries(st.sampled_from(["a", "b", "x", "ab", "Ab", "a_b", "ts"]), JSON_VALUES,
+                                 max_size=6).map(lambda value: json.dumps(value).encode())
+
+
+def _chain(data: bytes, *, hand_over: bool) -> list[bytes | str]:
+    messages = [Message(data, {})]
+    results: list[bytes | str] = []
+    for type_, config in CACHING_CHAIN:
+        step = registry.build(type_, config)
+        out: list[Message] = []
+        for current in messages:
+            if not hand_over:
+                current.doc = None
+            try:
+                out.extend(step.transform(current))
+            except Exception as exc:  # a transform error: the same one either way
+                results.append(f"{type_}: {exc}")
+        messages = out
+    for current in messages:
+        # Whatever a step left on a message must be exactly its bytes, decoded.
+        assert current.doc is None or current.doc == decode(current.data)
+    return results + [current.data for current in messages]
+
+
+@settings(max_examples=300, deadline=None)
+@given(CHAIN_PAYLOADS)
+def test_handing_decoded_payloads_between_steps_changes_no_output(data: bytes) -> None:
+    assert _chain(data, hand_over=True) == _chain(data, hand_over=False)
+
+
+def test_a_handed_over_payload_is_taken_once() -> None:
+    message = Message(b'{"a":"secret","b":1}', {})
+    [masked] = registry.build("mask", {"fields": ["a"]}).transform(message)
+    assert masked.doc == {"a": "***", "b": 1}
+    [stamped] = registry.build("timestamp", {"fieldName": "t", "format": "2006"}).transform(masked)
+    assert masked.doc is None and stamped.doc is not None and stamped.doc["a"] == "***"
