@@ -103,7 +103,8 @@ def kafka_sink(f: Fields) -> None:
 
 
 _PG_SOURCE_KEYS = ("connectionString", "connectionStringSecretRef", "table", "tableSecretRef", "query",
-                   "pollInterval", "readBatchSize", "changeTrackingColumn", "orderByColumn", "autoCreateTable")
+                   "pollInterval", "readBatchSize", "changeTrackingColumn", "orderByColumn", "changeTrackingDelay",
+                   "autoCreateTable")
 _PG_SINK_KEYS = ("connectionString", "connectionStringSecretRef", "table", "tableSecretRef", "batchSize",
                  "batchFlushIntervalSeconds", "autoCreateTable", "rawMode", "upsertMode", "conflictKey",
                  "upsertStrategy", "upsertVersionColumn", "softDeleteColumn", "flattenMetadataColumns",
@@ -123,6 +124,9 @@ def postgresql_source(f: Fields) -> None:
     f.integer("readBatchSize", minimum=0)
     f.string("changeTrackingColumn", non_empty=True)
     f.string("orderByColumn", non_empty=True)
+    delay = f.number("changeTrackingDelay", minimum=0)
+    if delay and f.has("query") and not f.has("changeTrackingColumn"):
+        f.error("changeTrackingDelay", "applies only to tracked reads: a query needs changeTrackingColumn too")
     f.boolean("autoCreateTable")
 
 

@@ -34,6 +34,7 @@ DEFAULT_POLL_INTERVAL = 5
 DEFAULT_PAGE_SIZE = 1000
 CHUNK_SIZE = 500
 MAX_RECONNECT_DELAY = 30.0
+_TIME_TYPES = frozenset(psycopg.adapters.types[name].oid for name in ("date", "timestamp", "timestamptz"))
 
 
 class PostgreSQLSource(Source):
@@ -50,6 +51,7 @@ class PostgreSQLSource(Source):
         self._tracked = not self._query_text or bool(config.get("changeTrackingColumn"))
         self._poll_interval = float(config.get("pollInterval") or DEFAULT_POLL_INTERVAL)
         self._page_size = int(config.get("readBatchSize") or 0) or DEFAULT_PAGE_SIZE
+        self._delay = float(config.get("changeTrackingDelay") or 0)
         self._timeout = config.get("connectionTimeout")
         self._conn: psycopg.Connection[Any] | None = None
         self._query: source_sql.PollQuery | None = None
@@ -104,14 +106,21 @@ class PostgreSQLSource(Source):
             cursor = conn.execute(source_sql.probe(source), [])
         except psycopg.errors.UndefinedTable as exc:
             raise ClassifiedError(f"table {self._table_name!r} does not exist", "invalid_data") from exc
-        columns = {column.name for column in cursor.description or ()}
+        types = {column.name: column.type_code for column in cursor.description or ()}
+        columns = set(types)
         missing = [c for c in (self._change_column, self._order_column) if c not in columns]
         if self._tracked and missing:
             raise ClassifiedError(f"{self._label} has no column(s) {', '.join(missing)} "
                                   f"(changeTrackingColumn/orderByColumn)", "invalid_data")
+        if self._tracked and self._delay and types[self._change_column] not in _TIME_TYPES:
+            type_name = conn.adapters.types.get(types[self._change_column])
+            raise ClassifiedError(
+                f"changeTrackingDelay needs a date or timestamp changeTrackingColumn; {self._change_column!r} of "
+                f"{self._label} is {type_name.name if type_name else 'another type'}", "invalid_data")
         self._order_present = self._order_column in columns
         self._query = source_sql.PollQuery(source, self._change_column, self._order_column,
-                                           insert_flag={"created_at", "updated_at"} <= columns)
+                                           insert_flag={"created_at", "updated_at"} <= columns,
+                                           delay_seconds=self._delay)
 
     def flush_positions(self) -> None:
         self._checkpointer.flush()

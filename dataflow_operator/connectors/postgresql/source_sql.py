@@ -5,12 +5,19 @@ Every poll reads one keyset page::
     SELECT row_to_json(t)::text, t.ct, t.ob [, t.created_at = t.updated_at]
     FROM <table | (user query)> AS t
     WHERE t.ct IS NOT NULL AND t.ob IS NOT NULL [AND (t.ct, t.ob) > ($1, $2)]
+      [AND t.ct <= statement_timestamp() - make_interval(secs => $3)]
     ORDER BY t.ct, t.ob LIMIT n
 
 ``row_to_json`` renders the row in the server, exactly: numerics keep every digit, ``json``/``jsonb``
 columns are embedded as JSON, timestamps are ISO 8601 (with offset for ``timestamptz``), ``bytea``
 is its hex text (``"\\x0102"``). Rows whose tracking columns are NULL cannot be positioned and are
 never read: those columns should be NOT NULL.
+
+The last condition is ``changeTrackingDelay``. Without it a row can be missed for good: a transaction
+that sets ``updated_at = now()`` (its *start* time) and commits after the reader has passed that time
+leaves its row behind the checkpoint. Reading only rows whose change time is at least the delay old
+gives such transactions that long to commit (Kafka Connect's JDBC source calls it
+``timestamp.delay.interval.ms``).
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ class PollQuery:
     change_column: str
     order_column: str
     insert_flag: bool  # the relation has created_at and updated_at: operation = insert when equal
+    delay_seconds: float = 0.0  # changeTrackingDelay
 
     def page(self, after: Keyset | None, limit: int) -> tuple[sql.Composed, list[str]]:
         """Columns: row JSON, change value, order value[, created_at = updated_at]."""
@@ -47,6 +55,9 @@ class PollQuery:
         elif after is not None:  # legacy checkpoint with a time only
             conditions.append(sql.SQL("{} > %s").format(ct))
             params.append(bind_text(after.change))
+        if self.delay_seconds > 0:
+            conditions.append(sql.SQL("{} <= statement_timestamp() - make_interval(secs => %s::float8)").format(ct))
+            params.append(repr(float(self.delay_seconds)))
         query = sql.SQL("SELECT {columns} FROM {source} AS t WHERE {conditions} ORDER BY {ct}, {ob} LIMIT {limit}")
         return query.format(columns=sql.SQL(", ").join(columns), source=self.source,
                             conditions=sql.SQL(" AND ").join(conditions), ct=ct, ob=ob,

@@ -65,12 +65,17 @@ class SourceRunner:
         except BaseException as exc:  # reported by the test through .error
             self.error = exc
 
-    def taken(self, count: int) -> list[Message] | None:
-        """The first ``count`` messages once that many arrived (for ``wait_for``)."""
+    def received(self) -> list[Message]:
+        """Every message so far."""
         if self.error is not None:
             raise RuntimeError(f"source failed: {self.error!r}") from self.error
         with self._lock:
-            return list(self.messages[:count]) if len(self.messages) >= count else None
+            return list(self.messages)
+
+    def taken(self, count: int) -> list[Message] | None:
+        """The first ``count`` messages once that many arrived (for ``wait_for``)."""
+        messages = self.received()
+        return messages[:count] if len(messages) >= count else None
 
     def stop(self) -> None:
         self.source.context.stop.set()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from typing import Any
 
@@ -190,3 +191,47 @@ def test_reconnects_after_the_connection_is_lost(dsn: str, db: psycopg.Connectio
     assert harness.connection_status() == 1
     runner.stop()
     source.close()
+
+
+def _late_commit_run(dsn: str, db: psycopg.Connection[Any], table: str, **config: Any) -> list[str]:
+    """A transaction stamps its row with its start time and commits after a later row was committed
+    (and could be read). Returns the names read, in order, up to a row committed after both."""
+    with psycopg.connect(dsn) as late:
+        late.execute(f"INSERT INTO {table} (name) VALUES ('late')")  # updated_at = now(): this start
+        time.sleep(0.2)
+        db.execute(f"INSERT INTO {table} (name) VALUES ('early')")
+        source, _ = make_source(dsn, table, **config)
+        runner = SourceRunner(source).start()
+        if not config.get("changeTrackingDelay"):
+            wait_for(lambda: runner.taken(1), 30, message="the row committed first")
+        late.commit()
+    db.execute(f"INSERT INTO {table} (name) VALUES ('after')")
+
+    def names_through_after() -> list[str] | None:
+        names = [json.loads(m.data)["name"] for m in runner.received()]
+        return names if names[-1:] == ["after"] else None
+
+    names = wait_for(names_through_after, 30, message="the row committed last")
+    runner.stop()
+    source.close()
+    return names
+
+
+def test_a_late_committing_row_is_missed_without_a_change_tracking_delay(dsn: str, db: psycopg.Connection[Any],
+                                                                         table: str) -> None:
+    # The gap changeTrackingDelay closes: the reader passed 'late''s time before it was visible.
+    assert _late_commit_run(dsn, db, table) == ["early", "after"]
+
+
+def test_change_tracking_delay_reads_rows_that_commit_within_it(dsn: str, db: psycopg.Connection[Any],
+                                                                table: str) -> None:
+    assert _late_commit_run(dsn, db, table, changeTrackingDelay=2) == ["late", "early", "after"]
+
+
+def test_change_tracking_delay_needs_a_time_column(dsn: str, db: psycopg.Connection[Any], table: str) -> None:
+    harness = Harness("postgresql", "source")
+    source = PostgreSQLSource({"connectionString": dsn, "table": table, "changeTrackingColumn": "id",
+                               "changeTrackingDelay": 5}, harness.context)
+    with pytest.raises(ClassifiedError, match=r"changeTrackingDelay needs a date or timestamp changeTrackingColumn; "
+                                              r"'id' of .* is int8"):
+        source.connect()

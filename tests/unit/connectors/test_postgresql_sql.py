@@ -86,6 +86,11 @@ def test_poll_pages() -> None:
     assert params == ["2024-01-01T00:00:00Z", "7"]
     legacy, params = query.page(Keyset("2024-01-01T00:00:00Z", None), 10)
     assert 'AND "t"."updated_at" > %s' in text(legacy) and params == ["2024-01-01T00:00:00Z"]
+    delayed = source_sql.PollQuery(TABLE, "updated_at", "id", insert_flag=False, delay_seconds=2.5)
+    statement, params = delayed.page(Keyset("2024-01-01T00:00:00Z", 7), 10)
+    assert ('AND ("t"."updated_at", "t"."id") > (%s, %s) '
+            'AND "t"."updated_at" <= statement_timestamp() - make_interval(secs => %s::float8) ORDER BY') in text(statement)
+    assert params == ["2024-01-01T00:00:00Z", "7", "2.5"]
 
 
 def test_user_queries_are_subqueries_with_literal_percent_signs() -> None:

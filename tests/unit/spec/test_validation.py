@@ -142,6 +142,8 @@ BAD_SPECS: list[tuple[str, Any, str]] = [
     ("maintenance bad zone", _set("maintenance", {"timezone": "Mars/Olympus"}), "spec.maintenance.timezone: unknown IANA time zone 'Mars/Olympus'"),
     ("maintenance bad repeat", _set("maintenance", {"repeat": "hourly"}), "spec.maintenance.repeat: must be one of daily, weekly, monthly"),
     ("strict idempotency without upsert", lambda s: s.update(source={"type": "postgresql", "config": {**PG_SINK}}, strictIdempotency=True), "spec.sink.config.upsertMode: strictIdempotency requires upsertMode: true"),
+    ("negative change tracking delay", lambda s: s.update(source={"type": "postgresql", "config": {**PG_SINK, "changeTrackingDelay": -1}}), "spec.source.config.changeTrackingDelay: must be at least 0"),
+    ("change tracking delay on an untracked query", lambda s: s.update(source={"type": "postgresql", "config": {**PG_SINK, "query": "SELECT 1", "changeTrackingDelay": 5}}), "spec.source.config.changeTrackingDelay: applies only to tracked reads"),
     ("file source without path", _set("source", {"type": "file", "config": {}}), "spec.source.config.path: required"),
     ("follow stdin", _set("source", {"type": "file", "config": {"path": "-", "follow": True}}), "spec.source.config.follow: cannot follow stdin"),
     ("image pull secret without name", _set("imagePullSecrets", [{}]), "spec.imagePullSecrets[0].name: required"),
