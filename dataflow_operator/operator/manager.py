@@ -218,8 +218,13 @@ class Manager:
             self.references.update(object_key(obj), set())
             enqueue(object_key(obj))
 
-        self.informers["dataflows"].add_handler(dataflow_changed, lambda _old, new: dataflow_changed(new),
-                                                dataflow_deleted)
+        def dataflow_updated(old: Obj, new: Obj) -> None:
+            # The operator's own status writes come back as updates; reconciling them again would only
+            # repeat the last outcome (and its log line). Resyncs pass the same object twice.
+            if old is new or not _status_only_change(old, new):
+                dataflow_changed(new)
+
+        self.informers["dataflows"].add_handler(dataflow_changed, dataflow_updated, dataflow_deleted)
 
         def owner_of(obj: Obj) -> None:
             owner = resources.controller_owner(obj)
@@ -333,6 +338,18 @@ class Manager:
 def _owned_metadata(obj: Obj) -> tuple[object, object]:
     metadata = obj.get("metadata") or {}
     return metadata.get("labels"), metadata.get("ownerReferences")
+
+
+_VOLATILE_METADATA = ("resourceVersion", "managedFields")
+
+
+def _status_only_change(old: Obj, new: Obj) -> bool:
+    """Nothing but ``status`` (and the bookkeeping every write bumps) differs."""
+    def rest(obj: Obj) -> tuple[object, object]:
+        metadata = {k: v for k, v in (obj.get("metadata") or {}).items() if k not in _VOLATILE_METADATA}
+        return metadata, {k: v for k, v in obj.items() if k not in ("metadata", "status")}
+
+    return rest(old) == rest(new)
 
 
 def run_operator(options: OperatorOptions) -> int:
