@@ -10,8 +10,8 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +21,7 @@ from kubernetes import client as k8s
 from prometheus_client.parser import text_string_to_metric_families
 
 from dataflow_operator.operator import resources
-from tests.peers import paths
-from tests.peers.fixtures import require
+from tests.peers.fixtures import PrometheusFactory, prometheus_servers
 from tests.peers.kube import create_pod
 from tests.peers.prometheus import PrometheusServer
 from tests.processes import Processor, free_port, wait_for
@@ -136,29 +135,10 @@ class HonorLabelsPrometheus(PrometheusServer):
         self.config_path.write_text(yaml.safe_dump(config))
 
 
-PrometheusStarter = Callable[..., PrometheusServer]
-
-
-@contextmanager
-def honor_labels_prometheus(base_dirs: Callable[[], Path]) -> Iterator[PrometheusStarter]:
+def honor_labels_prometheus(base_dirs: Callable[[], Path]) -> AbstractContextManager[PrometheusFactory]:
     """Like the ``prometheus`` fixture's factory (same arguments), but with honor_labels and usable from
     a module-scoped fixture; ``base_dirs`` hands out a fresh directory per server."""
-    require("prometheus")
-    servers: list[PrometheusServer] = []
-
-    def start(scrape_targets: Sequence[str], scrape_interval: str = "1s",
-              rule_files: Sequence[Path | str] = ()) -> PrometheusServer:
-        server = HonorLabelsPrometheus(paths.binary("prometheus"), base_dirs(), scrape_targets, scrape_interval,
-                                       rule_files)
-        servers.append(server)  # before start(): a failed start is cleaned up too
-        server.start()
-        return server
-
-    try:
-        yield start
-    finally:
-        for server in servers:
-            server.stop()
+    return prometheus_servers(base_dirs, HonorLabelsPrometheus)
 
 
 def prometheus_config(server: PrometheusServer) -> dict[str, Any]:

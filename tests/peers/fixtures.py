@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -93,19 +94,21 @@ def kube_apiserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeAPI
         server.stop()
 
 
-@pytest.fixture
-def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusFactory]:
-    """Factory: `prometheus(scrape_targets, scrape_interval="1s", rule_files=())` -> started server
-    with `.url`, `.query(promql)`, `.wait_for(promql, deadline_s)`; all stopped at teardown."""
+@contextmanager
+def prometheus_servers(base_dirs: Callable[[], Path],
+                       server_class: type[PrometheusServer] | None = None) -> Iterator[PrometheusFactory]:
+    """The factory behind the ``prometheus`` fixture, for any fixture scope: each call starts a
+    ``server_class`` (default PrometheusServer) in a fresh directory from ``base_dirs``; every server
+    started is stopped on exit."""
     require("prometheus")
     from tests.peers.prometheus import PrometheusServer
 
+    cls = server_class or PrometheusServer
     servers: list[PrometheusServer] = []
 
     def start(scrape_targets: Sequence[str], scrape_interval: str = "1s",
               rule_files: Sequence[Path | str] = ()) -> PrometheusServer:
-        server = PrometheusServer(paths.binary("prometheus"), tmp_path_factory.mktemp("prometheus"),
-                                  scrape_targets, scrape_interval, rule_files)
+        server = cls(paths.binary("prometheus"), base_dirs(), scrape_targets, scrape_interval, rule_files)
         servers.append(server)  # before start(): a failed start is cleaned up too
         server.start()
         return server
@@ -115,6 +118,14 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusF
     finally:
         for server in servers:
             server.stop()
+
+
+@pytest.fixture
+def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusFactory]:
+    """Factory: `prometheus(scrape_targets, scrape_interval="1s", rule_files=())` -> started server
+    with `.url`, `.query(promql)`, `.wait_for(promql, deadline_s)`; all stopped at teardown."""
+    with prometheus_servers(lambda: tmp_path_factory.mktemp("prometheus")) as start:
+        yield start
 
 
 @pytest.fixture(scope="session")
