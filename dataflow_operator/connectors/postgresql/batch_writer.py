@@ -24,7 +24,8 @@ from psycopg import sql
 from ...processor.errors import ClassifiedError
 from ..base import WriteFailure
 from . import sink_sql
-from .payloads import Row, copy_text, key_text
+from .copy_format import copy_text
+from .payloads import Row, key_text
 from .schema import TableInfo
 
 #: Rows up to this many bytes go in one INSERT with the rows as a JSON array parameter: measured

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+import msgspec
+
 from ...processor.error_sink import jsonable
 from ...processor.errors import InvalidDataError
 from ...processor.message import Message
@@ -24,8 +26,19 @@ from ...processor.message import Message
 RAW_DATA_COLUMN = "data"
 RAW_METADATA_COLUMN = "_metadata"
 _ENVELOPE_KEYS = frozenset({"value", "_metadata"})
-# One decoder for every payload: json.loads(parse_float=...) would build a new one per call.
-_DECODER = json.JSONDecoder(parse_float=Decimal)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+# One decoder for every payload: json.loads(parse_float=...) would build a new one per call. NaN and
+# Infinity are refused, as msgspec and the server refuse them.
+_DECODER = json.JSONDecoder(parse_float=Decimal, parse_constant=_reject_constant)
+_FAST_DECODER = msgspec.json.Decoder(float_hook=Decimal)
+
+
+_FAST_ENCODER = msgspec.json.Encoder(decimal_format="number")
 
 
 @dataclass(slots=True)
@@ -49,7 +62,7 @@ class PayloadShape:
 def parse_payload(message: Message, shape: PayloadShape) -> Row:
     """The row a message stands for; :class:`InvalidDataError` when the payload cannot be one."""
     try:
-        body = _DECODER.decode(message.data.decode("utf-8"))
+        body = decode_payload(message.data)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidDataError(f"payload is not JSON: {exc}") from exc
     delete = message.metadata.get("operation") == "delete"
@@ -60,13 +73,27 @@ def parse_payload(message: Message, shape: PayloadShape) -> Row:
     if isinstance(body, dict) and body.keys() == _ENVELOPE_KEYS:
         data, metadata = body["value"], body["_metadata"]
     else:
-        data, metadata = body, message.metadata
+        # As JSON values (times as RFC3339 text, bytes as text or base64), which every write path
+        # then writes alike.
+        data, metadata = body, jsonable(message.metadata)
     if shape.flatten_metadata:
         values = {f"{shape.metadata_prefix}{key}": value for key, value in _as_mapping(metadata).items()}
         values[RAW_DATA_COLUMN] = data
     else:
         values = {RAW_DATA_COLUMN: data, RAW_METADATA_COLUMN: metadata}
     return Row(message, values, delete, json_text(values).encode("utf-8"))
+
+
+def decode_payload(data: bytes) -> Any:
+    """The payload's JSON value, numbers exact: integers as ints, other numbers as Decimals.
+
+    msgspec reads it (several times faster than the standard library); what msgspec refuses is read
+    again by ``_DECODER``, for its own error message or to accept what msgspec is stricter about
+    (a lone surrogate escape, which the server then refuses row by row)."""
+    try:
+        return _FAST_DECODER.decode(data)
+    except msgspec.DecodeError:
+        return _DECODER.decode(data.decode("utf-8"))
 
 
 def _as_mapping(value: Any) -> Mapping[str, Any]:
@@ -102,6 +129,16 @@ def json_text(value: Any) -> str:
     return json.dumps(scalar_text(value))
 
 
+def value_json_text(value: Any) -> str:
+    """:func:`json_text` of a JSON value as :func:`decode_payload` or ``jsonable`` make them (dicts,
+    lists, strings, ints, Decimals, booleans, None), written by msgspec: the same JSON value, in
+    less than a tenth of the time (a Decimal may come out as ``1E+2`` where json_text writes ``100``)."""
+    try:
+        return _FAST_ENCODER.encode(value).decode("utf-8")
+    except (TypeError, ValueError):  # another type; ValueError: a lone surrogate, which is not UTF-8
+        return json_text(value)
+
+
 def scalar_text(value: Any) -> str:
     """The PostgreSQL input text of a scalar."""
     if isinstance(value, bool):
@@ -123,12 +160,6 @@ def key_text(value: Any) -> str | None:
     if isinstance(value, (Mapping, list, tuple)):
         return json_text(value)
     return scalar_text(value)
-
-
-def copy_text(row_json: bytes) -> bytes:
-    """One line of COPY text format: backslash, newline, carriage return and tab escaped."""
-    return (row_json.replace(b"\\", b"\\\\").replace(b"\n", b"\\n").replace(b"\r", b"\\r")
-            .replace(b"\t", b"\\t") + b"\n")
 
 
 def _decimal_text(value: Decimal) -> str:

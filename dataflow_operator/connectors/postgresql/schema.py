@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 import psycopg
 from psycopg import sql
@@ -33,10 +33,18 @@ from psycopg import sql
 _INT64 = (-(2**63), 2**63 - 1)
 
 
+#: How ``jsonb_populate_record`` fills a column, by the column's type after one level of domain:
+#: ``scalar`` — the type's input function reads the JSON scalar's text (what COPY text does);
+#: ``jsonb`` — the JSON value itself; ``other`` (json, arrays, composites, nested domains) — a
+#: conversion of its own that COPY would not reproduce.
+ColumnKind = Literal["scalar", "jsonb", "other"]
+
+
 @dataclass(frozen=True, slots=True)
 class Column:
     name: str
     type_name: str
+    kind: ColumnKind = "scalar"
 
 
 @dataclass(slots=True)
@@ -44,13 +52,24 @@ class TableInfo:
     columns: dict[str, Column] = field(default_factory=dict)
     primary_key: tuple[str, ...] = ()
     has_unique_index: bool = False  # any unique or exclusion index: ON CONFLICT can act
+    # A plain or partitioned table without rules or row security: COPY FROM behaves as INSERT there
+    # (COPY ignores rules, refuses row security and views).
+    copy_target: bool = False
 
 
 _COLUMNS = """
-SELECT a.attname, format_type(a.atttypid, a.atttypmod)
+SELECT a.attname, format_type(a.atttypid, a.atttypmod),
+       CASE WHEN b.typtype = 'd' OR b.oid = 'json'::regtype OR b.typcategory = 'A' OR b.typtype = 'c' THEN 'other'
+            WHEN b.oid = 'jsonb'::regtype THEN 'jsonb'
+            ELSE 'scalar' END
 FROM pg_attribute a
+JOIN pg_type t ON t.oid = a.atttypid
+JOIN pg_type b ON b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
 WHERE a.attrelid = %(rel)s::regclass AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY a.attnum
+"""
+_COPY_TARGET = """
+SELECT relkind IN ('r', 'p') AND NOT relhasrules AND NOT relrowsecurity FROM pg_class WHERE oid = %(rel)s::regclass
 """
 _PRIMARY_KEY = """
 SELECT a.attname
@@ -72,10 +91,12 @@ def describe_table(conn: psycopg.Connection[Any], table: sql.Identifier) -> Tabl
     if not exists or not exists[0]:
         return None
     params = {"rel": rel}
-    columns = {name: Column(name, type_name) for name, type_name in conn.execute(_COLUMNS, params).fetchall()}
+    columns = {name: Column(name, type_name, kind)
+               for name, type_name, kind in conn.execute(_COLUMNS, params).fetchall()}
     primary_key = tuple(row[0] for row in conn.execute(_PRIMARY_KEY, params).fetchall())
     unique = conn.execute(_UNIQUE, params).fetchone()
-    return TableInfo(columns, primary_key, bool(unique and unique[0]))
+    copy_target = conn.execute(_COPY_TARGET, params).fetchone()
+    return TableInfo(columns, primary_key, bool(unique and unique[0]), bool(copy_target and copy_target[0]))
 
 
 def infer_column_types(rows: Iterable[Mapping[str, Any]]) -> dict[str, str]:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
-from typing import Any, ClassVar
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, TypeVar
 
 import psycopg
 
@@ -21,10 +21,12 @@ from ..base import BatchLimits, ConnectorContext, Sink, WriteFailure
 from . import sink_sql
 from .batch_writer import BatchWriter, WritePlan
 from .connection import connect, connection_string, mask_dsn, table_identifier
+from .copy_writer import CopyAbandonedError, copy_batch
 from .payloads import RAW_DATA_COLUMN, PayloadShape, Row, parse_payload
 from .schema import TableInfo, describe_table, infer_column_types, metadata_column_type
 
 log = logging.getLogger(__name__)
+_Items = TypeVar("_Items", list[Message], list[Row])
 
 #: ``batchSize: 0`` means "flush on the timer only"; this still bounds one transaction.
 TIMER_ONLY_BATCH = 10_000
@@ -32,6 +34,11 @@ TIMER_ONLY_BATCH = 10_000
 # server restart should not send a whole batch to the error sink.
 RECONNECT_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)
 DEFAULT_CONFLICT_KEY = "id"  # REF's literal default when the table has no primary key yet
+#: After a batch could not go by COPY (usually keys already written: a replay after a crash), this
+#: many batches go straight to INSERT … ON CONFLICT, so a stream of duplicates does not pay twice.
+COPY_PAUSE_BATCHES = 16
+#: The tests and the bench turn COPY off to exercise and measure the INSERT paths on their own.
+COPY_FIRST = True
 
 
 class PostgreSQLSink(Sink):
@@ -55,6 +62,7 @@ class PostgreSQLSink(Sink):
         self._conn: psycopg.Connection[Any] | None = None
         self._info: TableInfo | None = None
         self._stage_ready = False
+        self._copy_pause = 0  # batches left before COPY is offered again
         self._warned_columns: set[str] = set()
         self._closed = False
 
@@ -100,6 +108,14 @@ class PostgreSQLSink(Sink):
     # -- writing -------------------------------------------------------------------------------
 
     def write(self, batch: list[Message]) -> list[WriteFailure]:
+        if self._copy_pause:
+            self._copy_pause -= 1
+        elif self._copy_possible():
+            try:
+                return self._connected(self._copy_batch, batch)
+            except CopyAbandonedError as exc:
+                log.debug("batch for %s goes by INSERT: %s", self._table_name, exc)
+                self._copy_pause = COPY_PAUSE_BATCHES
         rows: list[Row] = []
         failures: list[WriteFailure] = []
         for message in batch:
@@ -108,23 +124,37 @@ class PostgreSQLSink(Sink):
             except InvalidDataError as exc:
                 failures.append(WriteFailure(message, exc))
         if rows:
-            failures.extend(self._write_rows(rows))
+            failures.extend(self._connected(self._insert_rows, rows))
         return failures
 
-    def _write_rows(self, rows: list[Row]) -> list[WriteFailure]:
+    def _copy_possible(self) -> bool:
+        """Plain inserts into a known table that COPY treats as INSERT."""
+        return COPY_FIRST and not self._upsert and self._info is not None and self._info.copy_target
+
+    def _copy_batch(self, conn: psycopg.Connection[Any], batch: list[Message]) -> list[WriteFailure]:
+        assert self._info is not None
+        return copy_batch(conn, self._table, self._info, self._shape, batch)
+
+    def _insert_rows(self, conn: psycopg.Connection[Any], rows: list[Row]) -> list[WriteFailure]:
+        writable, refused = self._fit_to_table(conn, rows)
+        if not writable:
+            return refused
+        writer = BatchWriter(conn, self._plan(), self._stage_ready)
+        try:
+            return refused + writer.write(writable)
+        finally:
+            self._stage_ready = writer.stage_ready
+
+    def _connected(self, write: Callable[[psycopg.Connection[Any], _Items], list[WriteFailure]],
+                   items: _Items) -> list[WriteFailure]:
+        """``write(conn, items)``, on a new connection when the last one was lost (then retried for
+        ~15 s); errors classified."""
         for attempt, delay in enumerate((0.0, *RECONNECT_DELAYS)):
             if delay:
                 time.sleep(delay)
             try:
                 conn = self._conn if self._conn is not None and not self._conn.closed else self._open()
-                writable, refused = self._fit_to_table(conn, rows)
-                if not writable:
-                    return refused
-                writer = BatchWriter(conn, self._plan(), self._stage_ready)
-                try:
-                    return refused + writer.write(writable)
-                finally:
-                    self._stage_ready = writer.stage_ready
+                return write(conn, items)
             except (psycopg.OperationalError, psycopg.InterfaceError, ClassifiedError) as exc:
                 if not self._connection_lost(exc) or attempt == len(RECONNECT_DELAYS):
                     raise _classified(exc) from exc

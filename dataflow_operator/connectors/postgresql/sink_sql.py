@@ -4,7 +4,10 @@ Rows reach the table as JSON objects, turned into typed columns by the server
 (``jsonb_populate_record``): numbers keep every digit, strings go through each column type's input
 function (an RFC3339 string becomes a ``timestamptz``), objects and arrays fill ``jsonb`` and array
 columns. Only the columns present in the payload are inserted, so the others get their defaults.
-Two ways in, with the same meaning — ``INSERT … ON CONFLICT DO NOTHING`` or the upsert clause:
+Plain inserts first try ``COPY`` straight into the table, with each value as the text
+``jsonb_populate_record`` would give its column (:class:`.copy_format.CopyLine`); when that fails on a
+row (a key already present, a bad value) the batch goes the way below, which finds the rows exactly.
+The ways with ``INSERT … ON CONFLICT DO NOTHING`` or the upsert clause:
 
 * up to a few MiB of rows: one ``INSERT … SELECT … FROM jsonb_populate_recordset($1::jsonb)``;
 * more: ``COPY`` of the payloads, streamed, into a session temp table (no WAL, no constraints), then
@@ -61,6 +64,10 @@ def create_stage() -> sql.Composed:
 
 def copy_into_stage() -> sql.Composed:
     return sql.SQL("COPY {} (payload) FROM STDIN").format(STAGE)
+
+
+def copy_into_table(table: sql.Identifier, columns: Sequence[str]) -> sql.Composed:
+    return sql.SQL("COPY {} ({}) FROM STDIN").format(table, _names(columns))
 
 
 def _fields(columns: Sequence[str]) -> sql.Composed:

@@ -13,6 +13,7 @@ import pytest
 
 from dataflow_operator.connectors.base import BatchLimits, PipelineSettings
 from dataflow_operator.connectors.postgresql import PostgreSQLSink, batch_writer
+from dataflow_operator.connectors.postgresql import sink as sink_module
 from dataflow_operator.processor.errors import ClassifiedError
 from dataflow_operator.processor.message import Message
 
@@ -43,10 +44,13 @@ def fetch(db: psycopg.Connection[Any], query: str) -> list[tuple[Any, ...]]:
 SIZE = 200
 
 
-@pytest.fixture(params=["parameter", "copy"])
+@pytest.fixture(params=["copy", "parameter", "stage"])
 def insert_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Each insert path in turn: one INSERT with the rows as a parameter, or COPY through the stage."""
-    if request.param == "copy":
+    """Each write path in turn: COPY into the table (falling back to INSERT when a row is refused),
+    one INSERT with the rows as a parameter, or COPY through the stage and INSERT … SELECT."""
+    if request.param != "copy":
+        monkeypatch.setattr(sink_module, "COPY_FIRST", False)
+    if request.param == "stage":
         monkeypatch.setattr(batch_writer, "PARAMETER_MAX_BYTES", 0)
     return str(request.param)
 

@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
+from dataflow_operator.connectors.postgresql.copy_format import CopyLine, NotCopyableError, copy_text
 from dataflow_operator.connectors.postgresql.keyset import Keyset, format_rfc3339_nano, position_value
 from dataflow_operator.connectors.postgresql.payloads import (
     PayloadShape,
-    copy_text,
+    decode_payload,
     json_text,
     key_text,
     parse_payload,
@@ -115,3 +116,38 @@ def test_checkpoint_values() -> None:
     for bad in ('{"lastReadOrderByValue": 1}', "[]", '{"lastReadChangeTime": {"x": 1}}', "nope"):
         with pytest.raises(ValueError):
             Keyset.loads(bad)
+
+
+def test_payloads_decode_exactly_whichever_decoder_reads_them() -> None:
+    assert decode_payload(b'{"a": 1.10, "b": 123456789012345678901234567890, "c": [2.5e3]}') == {
+        "a": Decimal("1.10"), "b": 123456789012345678901234567890, "c": [Decimal("2.5E+3")]}
+    assert decode_payload(b'"\\ud800"') == "\ud800"  # refused by msgspec, read by the standard library
+    for text in (b"NaN", b'{"a": Infinity}', b"{oops"):
+        with pytest.raises(ValueError):
+            decode_payload(text)
+
+
+def test_copy_lines_hold_what_the_insert_path_would() -> None:
+    line = CopyLine(("scalar", "scalar", "jsonb", "scalar", "other"))
+    assert line({"a": "x", "b": 7, "j": {"k": [Decimal("2.50"), None]}, "t": True, "o": None}) == \
+        'x\t7\t{"k":[2.50,null]}\ttrue\t\\N'
+    assert line({"a": "tab\there\\", "b": None, "j": "text", "t": Decimal("1E+2"), "o": None}) == \
+        'tab\\there\\\\\t\\N\t"text"\t100\t\\N'
+    assert line({"a": "\\N", "b": "new\nline\r", "j": None, "t": False, "o": None}) == \
+        '\\\\N\tnew\\nline\\r\t\\N\tfalse\t\\N'
+
+
+@pytest.mark.parametrize("value", [
+    Decimal("-0.0"),  # the server prints 0.0
+    Decimal("1E+40"),  # the server prints it positionally
+    {"o": 1}, [1], 1.5,
+])
+def test_values_a_scalar_column_would_see_differently_are_not_copied(value: Any) -> None:
+    with pytest.raises(NotCopyableError):
+        CopyLine(("scalar",))({"a": value})
+
+
+def test_other_columns_take_only_null() -> None:
+    assert CopyLine(("other",))({"a": None}) == "\\N"
+    with pytest.raises(NotCopyableError):
+        CopyLine(("other",))({"a": [1, 2]})
