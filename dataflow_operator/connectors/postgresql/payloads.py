@@ -36,8 +36,6 @@ def _reject_constant(name: str) -> Any:
 # Infinity are refused, as msgspec and the server refuse them.
 _DECODER = json.JSONDecoder(parse_float=Decimal, parse_constant=_reject_constant)
 _FAST_DECODER = msgspec.json.Decoder(float_hook=Decimal)
-
-
 _FAST_ENCODER = msgspec.json.Encoder(decimal_format="number")
 
 

@@ -132,6 +132,8 @@ class PostgreSQLSink(Sink):
         return COPY_FIRST and not self._upsert and self._info is not None and self._info.copy_target
 
     def _copy_batch(self, conn: psycopg.Connection[Any], batch: list[Message]) -> list[WriteFailure]:
+        if not self._copy_possible():  # a reconnect found the table gone or changed
+            raise CopyAbandonedError("the table is not what it was")
         assert self._info is not None
         return copy_batch(conn, self._table, self._info, self._shape, batch)
 
