@@ -55,8 +55,6 @@ class CopyLine:
 
 
 def _scalar_cell(value: Any) -> str:
-    if isinstance(value, bool):
-        return scalar_text(value)
     if isinstance(value, Decimal):
         # The server prints a JSON number positionally and without a negative zero; a text column
         # would see that form, so only values whose own text is already it are copied.
