@@ -1,11 +1,18 @@
-"""Turns any exception into one ``error_type`` of the closed set in the metric contract.
+"""Turns any exception into one ``error_type`` of the closed set in the metric contract, and says
+whether it is about the message or about the environment.
 
 Dashboards and alerts filter on these values, so nothing outside ``ERROR_TYPES`` may be produced.
 Connectors may raise :class:`ClassifiedError` to state the type themselves.
+
+The second question decides what happens to the message (docs/delivery.md): a failure of the
+*environment* (no space left, an I/O error, a lost connection, refused credentials, a table that
+disappeared) says nothing about the data, so the message is never diverted to the error sink and
+never acknowledged; only a failure the *message* causes is.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import socket
 import ssl
@@ -29,6 +36,15 @@ _AUTH_WORDS = ("authentication", "password", "permission denied", "unauthorized"
                "sasl", "not authorized")
 
 
+#: OS errors that are the machine's state, not the data's: the write may succeed once it changes.
+_ENVIRONMENT_ERRNOS = frozenset({
+    errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EROFS, errno.ENOMEM, errno.EMFILE,
+    errno.ENFILE, errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.ESTALE, errno.EAGAIN, errno.EBADF,
+})
+#: error_type values that describe the peer or the machine rather than the message.
+ENVIRONMENTAL_TYPES = frozenset({"timeout", "connection_error", "auth_error", "transient", "context_canceled"})
+
+
 class ClassifiedError(Exception):
     """An error whose ``error_type`` is known where it is raised."""
 
@@ -37,6 +53,14 @@ class ClassifiedError(Exception):
             raise ValueError(f"unknown error_type {error_type!r}")
         super().__init__(message)
         self.error_type = error_type
+
+
+class EnvironmentalError(ClassifiedError):
+    """A failure of the environment (disk, network, credentials, a missing table) whatever its
+    ``error_type``: the message is never blamed for it."""
+
+    def __init__(self, message: str, error_type: str = "transient") -> None:
+        super().__init__(message, error_type)
 
 
 class InvalidDataError(ClassifiedError):
@@ -52,6 +76,10 @@ def classify(exc: BaseException) -> str:
         return exc.error_type
     if isinstance(exc, (TimeoutError, socket.timeout)):
         return "timeout"
+    if isinstance(exc, OSError) and exc.errno in _ENVIRONMENT_ERRNOS:
+        return "transient"
+    if isinstance(exc, RecursionError):
+        return "invalid_data"  # a document nested deeper than the interpreter can walk
     if isinstance(exc, (json.JSONDecodeError, UnicodeDecodeError, ValueError, TypeError, KeyError)):
         return "invalid_data"
     if isinstance(exc, ssl.SSLError):
@@ -68,6 +96,18 @@ def classify(exc: BaseException) -> str:
     if any(word in text for word in _CONNECTION_WORDS):
         return "connection_error"
     return "unknown"
+
+
+def is_environmental(exc: BaseException) -> bool:
+    """True when ``exc`` is about the sink, the network or the machine, not about the message: such
+    a failure never sends a message to the error sink and never acknowledges it."""
+    if isinstance(exc, EnvironmentalError):
+        return True
+    if isinstance(exc, ClassifiedError):
+        return exc.error_type in ENVIRONMENTAL_TYPES
+    if isinstance(exc, OSError) and not isinstance(exc, UnicodeError):
+        return True  # every OSError that reaches a writer is the file system's or the network's
+    return classify(exc) in ENVIRONMENTAL_TYPES
 
 
 def is_retryable(exc: BaseException) -> bool:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from ..connectors.base import BatchLimits, Sink
 from .checkpoint import deferred_saves
 from .error_sink import ErrorSinkError, ErrorSinkWriter, Failure
-from .errors import classify, is_retryable
+from .errors import classify, is_environmental, is_retryable
 from .health import ProgressTracker
 from .message import Message
 from .metrics import ConnectorMetrics, ProcessorMetrics
@@ -24,8 +24,6 @@ from .queues import ChunkQueue
 log = logging.getLogger(__name__)
 
 RETRY_DELAYS = (0.5, 1.0)
-#: Failures that are about the sink, not the message: never sent to the error sink.
-SINK_UNAVAILABLE = frozenset({"timeout", "connection_error", "auth_error", "transient"})
 
 
 class SinkWriter(threading.Thread):
@@ -144,7 +142,7 @@ class SinkWriter(threading.Thread):
 
     def _handle_failures(self, failures: list[Failure]) -> None:
         first = failures[0]
-        unreachable = [f for f in failures if classify(f.error) in SINK_UNAVAILABLE]
+        unreachable = [f for f in failures if is_environmental(f.error)]
         if unreachable:
             # The sink itself is unavailable: that says nothing about the messages, so they must not
             # be diverted to the error sink. Stop unacknowledged; the restart writes them again.

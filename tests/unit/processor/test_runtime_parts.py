@@ -18,7 +18,14 @@ from dataflow_operator.processor.checkpoint import (
     deferred_saves,
 )
 from dataflow_operator.processor.error_sink import Failure, error_record
-from dataflow_operator.processor.errors import ERROR_TYPES, ClassifiedError, InvalidDataError, classify
+from dataflow_operator.processor.errors import (
+    ERROR_TYPES,
+    ClassifiedError,
+    EnvironmentalError,
+    InvalidDataError,
+    classify,
+    is_environmental,
+)
 from dataflow_operator.processor.health import ProgressTracker
 from dataflow_operator.processor.message import Message
 from dataflow_operator.processor.metrics import ProcessorMetrics, exponential_buckets
@@ -163,12 +170,31 @@ def test_error_record_has_the_documented_shape() -> None:
     (RuntimeError("SASL authentication failed"), "auth_error"),
     (RuntimeError("connection refused by peer"), "connection_error"),
     (RuntimeError("something else"), "unknown"),
-    (OSError(28, "No space left on device"), "unknown"),
+    (OSError(28, "No space left on device"), "transient"),
+    (OSError(5, "Input/output error"), "transient"),
+    (RecursionError("maximum recursion depth exceeded"), "invalid_data"),
 ])
 def test_errors_classify_into_the_closed_set(exc: BaseException, expected: str) -> None:
     assert classify(exc) == expected
     assert classify(exc) in ERROR_TYPES
     assert set(ERROR_TYPES) == set(CONTRACT["error_type_values"])
+
+
+@pytest.mark.parametrize(("exc", "environmental"), [
+    (OSError(28, "No space left on device"), True),
+    (OSError(30, "Read-only file system"), True),
+    (PermissionError(13, "Permission denied"), True),
+    (TimeoutError(), True),
+    (ClassifiedError("gone", "connection_error"), True),
+    (EnvironmentalError("table disappeared", "unknown"), True),
+    (InvalidDataError("not JSON"), False),
+    (ClassifiedError("dup", "constraint_violation"), False),
+    (UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte"), False),
+    (ValueError("bad total"), False),
+    (RuntimeError("something else"), False),
+])
+def test_environmental_failures_are_told_from_bad_data(exc: BaseException, environmental: bool) -> None:
+    assert is_environmental(exc) is environmental
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("30s", 30), ("2h30m", 9000), ("1.5h", 5400), ("300ms", 0.3),
