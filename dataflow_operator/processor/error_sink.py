@@ -1,29 +1,28 @@
 """The error sink: the exact messages that failed, wrapped with why, written durably.
 
-Record shape (connectors.md §2.8)::
+The records are built by :mod:`.error_record`. ``ackPolicy`` decides whether the source position may
+move once a record is written: ``afterWrite`` yes; ``never`` and ``afterMainSinkSuccess`` no (the
+message is read again after a restart).
 
-    {"error": {"message", "type", "timestamp", "original_sink", "stage", "metadata"},
-     "original_message": <the JSON payload>}          # or "original_data": "<raw text>" if not JSON
-
-``ackPolicy`` decides whether the source position may move once the record is written:
-``afterWrite`` yes; ``never`` and ``afterMainSinkSuccess`` no (the message is read again after a
-restart). A failing error-sink write stops the pipeline without acknowledging anything.
+A record the error sink refuses *as data* (larger than the topic allows, say) is written once more
+without the original payload — its size, SHA-256 and the refusal instead — so one oversized message
+cannot stop the pipeline on every restart. Any other failure of the error sink stops the pipeline
+without acknowledging anything.
 """
 
 from __future__ import annotations
 
-import base64
-import json
 import threading
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import NoReturn
 
-from ..connectors.base import Sink
+from ..connectors.base import Sink, WriteFailure
+from .batch_isolation import write_isolating
 from .checkpoint import deferred_saves
-from .errors import classify, is_retryable
+from .error_record import error_record
+from .errors import classify, is_environmental, is_retryable
 from .message import Message
 from .metrics import ConnectorMetrics, ProcessorMetrics
 
@@ -36,56 +35,6 @@ class Failure:
     error: BaseException
     stage: str            # sink_write, transformer_<i>, ...
     route: str            # the route label of the message ("default" or a condition)
-
-
-def jsonable(value: Any) -> Any:
-    """Metadata values as JSON: datetimes as RFC3339, bytes as text (or base64 when binary)."""
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, datetime):
-        return rfc3339(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, bytes):
-        try:
-            return value.decode("utf-8")
-        except UnicodeDecodeError:
-            return base64.b64encode(value).decode("ascii")
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
-    return str(value)
-
-
-def rfc3339(value: datetime) -> str:
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def error_record(failure: Failure, original_sink: str, now: datetime) -> Message:
-    message = failure.message
-    timestamp = rfc3339(now)
-    body: dict[str, Any] = {
-        "error": {
-            "message": str(failure.error) or type(failure.error).__name__,
-            "type": classify(failure.error),
-            "timestamp": timestamp,
-            "original_sink": original_sink,
-            "stage": failure.stage,
-            "metadata": jsonable(message.metadata),
-        }
-    }
-    try:
-        body["original_message"] = json.loads(message.data)
-    except (ValueError, UnicodeDecodeError):
-        body["original_data"] = message.data.decode("utf-8", errors="replace")
-    metadata = dict(message.metadata)
-    metadata.update(error=body["error"]["message"], error_timestamp=timestamp, original_sink=original_sink,
-                    is_error_message=True)
-    return Message(data=json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8"),
-                   metadata=metadata, timestamp=message.timestamp, received_at=message.received_at)
 
 
 class ErrorSinkError(Exception):
@@ -116,9 +65,12 @@ class ErrorSinkWriter:
         if not failures:
             return
         now = datetime.now(UTC)
-        records = [error_record(failure, self.original_sink, now) for failure in failures]
+        records: dict[int, tuple[Message, Failure]] = {}
+        for failure in failures:
+            record = self._record(failure, now)
+            records[id(record)] = (record, failure)
         with self._lock:
-            self._write_with_retry(records)
+            self._write_with_retry(records, now)
         with deferred_saves():
             for failure in failures:
                 self.connector_metrics.written(failure.route).inc()
@@ -127,31 +79,46 @@ class ErrorSinkWriter:
                 else:
                     failure.message.ack = None  # the position stays put: re-read after a restart
 
-    def _write_with_retry(self, records: list[Message]) -> None:
-        pending = records
-        for attempt in range(len(self.retry_delays) + 1):
+    def _record(self, failure: Failure, now: datetime, omit_because: str | None = None) -> Message:
+        return error_record(failure.message, failure.error, stage=failure.stage, original_sink=self.original_sink,
+                            now=now, omit_original_because=omit_because)
+
+    def _write_with_retry(self, records: dict[int, tuple[Message, Failure]], now: datetime) -> None:
+        pending = [record for record, _ in records.values()]
+        retries = iter(self.retry_delays)
+        omitted: set[int] = set()
+        while True:
             started = time.monotonic()
-            try:
-                failed = self.sink.write(pending)
-            except Exception as exc:
-                failed_errors: list[BaseException] = [exc]
-                failed_messages = pending
-            else:
-                failed_errors = [f.error for f in failed]
-                failed_messages = [f.message for f in failed]
+            failed = write_isolating(self.sink.write, pending)
             self._duration.observe(time.monotonic() - started)
-            if not failed_messages:
+            if not failed:
                 self._ok.inc()
                 return
             self._error.inc()
-            for error in failed_errors:
-                error_type = classify(error)
+            for refusal in failed:
+                error_type = classify(refusal.error)
                 self.connector_metrics.error("write", error_type)
                 self.metrics.stage_error("error_sink_write", error_type)
-            retryable = all(is_retryable(error) for error in failed_errors)
-            if not retryable or attempt == len(self.retry_delays):
-                raise ErrorSinkError(
-                    f"error sink ({self.sink_type}) could not write {len(failed_messages)} record(s): "
-                    f"{failed_errors[0]}") from failed_errors[0]
-            time.sleep(self.retry_delays[attempt])
-            pending = failed_messages
+            environmental = [f for f in failed if is_environmental(f.error)]
+            pending = []
+            for refused in failed:
+                record, original = records[id(refused.message)]
+                if is_environmental(refused.error):
+                    pending.append(record)
+                elif id(record) in omitted:
+                    self._give_up(failed, refused)
+                else:
+                    smaller = self._record(original, now, omit_because=str(refused.error))
+                    records[id(smaller)] = (smaller, original)
+                    omitted.add(id(smaller))
+                    pending.append(smaller)
+            if not environmental:
+                continue  # only records rebuilt without their payload are left: write them at once
+            delay = next(retries, None)
+            if delay is None or not all(is_retryable(f.error) for f in environmental):
+                self._give_up(failed, environmental[0])
+            time.sleep(delay)
+
+    def _give_up(self, failed: list[WriteFailure], cause: WriteFailure) -> NoReturn:
+        raise ErrorSinkError(f"error sink ({self.sink_type}) could not write {len(failed)} record(s): "
+                             f"{cause.error}") from cause.error

@@ -46,13 +46,15 @@ ENVIRONMENTAL_TYPES = frozenset({"timeout", "connection_error", "auth_error", "t
 
 
 class ClassifiedError(Exception):
-    """An error whose ``error_type`` is known where it is raised."""
+    """An error whose ``error_type`` is known where it is raised. ``environmental`` overrides what
+    the type alone says (a client library's "unknown" state is still not the message's fault)."""
 
-    def __init__(self, message: str, error_type: str) -> None:
+    def __init__(self, message: str, error_type: str, *, environmental: bool | None = None) -> None:
         if error_type not in ERROR_TYPES:
             raise ValueError(f"unknown error_type {error_type!r}")
         super().__init__(message)
         self.error_type = error_type
+        self.environmental = error_type in ENVIRONMENTAL_TYPES if environmental is None else environmental
 
 
 class EnvironmentalError(ClassifiedError):
@@ -60,7 +62,7 @@ class EnvironmentalError(ClassifiedError):
     ``error_type``: the message is never blamed for it."""
 
     def __init__(self, message: str, error_type: str = "transient") -> None:
-        super().__init__(message, error_type)
+        super().__init__(message, error_type, environmental=True)
 
 
 class InvalidDataError(ClassifiedError):
@@ -101,10 +103,8 @@ def classify(exc: BaseException) -> str:
 def is_environmental(exc: BaseException) -> bool:
     """True when ``exc`` is about the sink, the network or the machine, not about the message: such
     a failure never sends a message to the error sink and never acknowledges it."""
-    if isinstance(exc, EnvironmentalError):
-        return True
     if isinstance(exc, ClassifiedError):
-        return exc.error_type in ENVIRONMENTAL_TYPES
+        return exc.environmental
     if isinstance(exc, OSError) and not isinstance(exc, UnicodeError):
         return True  # every OSError that reaches a writer is the file system's or the network's
     return classify(exc) in ENVIRONMENTAL_TYPES

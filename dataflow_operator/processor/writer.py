@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 
 from ..connectors.base import BatchLimits, Sink
+from .batch_isolation import write_isolating
 from .checkpoint import deferred_saves
 from .error_sink import ErrorSinkError, ErrorSinkWriter, Failure
 from .errors import classify, is_environmental, is_retryable
@@ -109,12 +110,8 @@ class SinkWriter(threading.Thread):
     def _attempt(self, batch: list[Message]) -> list[Failure]:
         """Write once; acknowledge what was written; return what was not."""
         started = time.monotonic()
-        try:
-            failed = self.sink.write(batch)
-        except Exception as exc:
-            failures = [Failure(m, exc, "sink_write", self.route) for m in batch]
-        else:
-            failures = [Failure(f.message, f.error, "sink_write", self.route) for f in failed]
+        failures = [Failure(f.message, f.error, "sink_write", self.route)
+                    for f in write_isolating(self.sink.write, batch)]
         self._sink_write_duration.observe(time.monotonic() - started)
         self._ops[("sink_write", "error" if failures else "success")].inc()
         for failure in failures:

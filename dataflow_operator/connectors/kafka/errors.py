@@ -38,12 +38,19 @@ def error_type_of(error: KafkaError) -> str:
     return "transient" if error.retriable() else "unknown"
 
 
+#: The only librdkafka errors that are the message's fault; every other one is the client's or the
+#: cluster's state (an unknown topic, a fenced producer, a fatal client error) and never bad data.
+MESSAGE_ERROR_TYPES = frozenset({"invalid_data"})
+
+
 class KafkaClientError(ClassifiedError):
     """A librdkafka error with its ``error_type`` already decided."""
 
     def __init__(self, error: KafkaError, context: str = "") -> None:
         prefix = f"{context}: " if context else ""
-        super().__init__(f"{prefix}{error.str()} ({error.name()})", error_type_of(error))
+        error_type = error_type_of(error)
+        super().__init__(f"{prefix}{error.str()} ({error.name()})", error_type,
+                         environmental=error_type not in MESSAGE_ERROR_TYPES)
         self.kafka_error = error
 
 

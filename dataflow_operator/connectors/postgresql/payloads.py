@@ -19,7 +19,7 @@ from typing import Any
 
 import msgspec
 
-from ...processor.error_sink import jsonable
+from ...processor.error_record import jsonable
 from ...processor.errors import InvalidDataError
 from ...processor.message import Message
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,6 @@ from dataflow_operator.processor.checkpoint import (
     MemoryCheckpointStore,
     deferred_saves,
 )
-from dataflow_operator.processor.error_sink import Failure, error_record
 from dataflow_operator.processor.errors import (
     ERROR_TYPES,
     ClassifiedError,
@@ -143,22 +141,6 @@ def test_sync_on_ack_saves_once_per_acknowledged_batch() -> None:
             checkpointer.update(value)
         assert store.saves == []
     assert store.saves == ["3"]
-
-
-def test_error_record_has_the_documented_shape() -> None:
-    message = Message(b'{"id": 7}', {"topic": "t", "partition": 0, "ts": datetime(2026, 1, 1, tzinfo=UTC)})
-    record = error_record(Failure(message, InvalidDataError("bad total"), "transformer_1", "default"),
-                          "postgresql", datetime(2026, 2, 3, 4, 5, 6, tzinfo=UTC))
-    body = json.loads(record.data)
-    assert body["original_message"] == {"id": 7}
-    assert body["error"] == {"message": "bad total", "type": "invalid_data", "timestamp": "2026-02-03T04:05:06Z",
-                             "original_sink": "postgresql", "stage": "transformer_1",
-                             "metadata": {"topic": "t", "partition": 0, "ts": "2026-01-01T00:00:00Z"}}
-    assert record.metadata["is_error_message"] is True and record.metadata["original_sink"] == "postgresql"
-    raw = error_record(Failure(Message(b"\xffnot json"), ValueError("x"), "sink_write", "r"), "kafka",
-                       datetime.now(UTC))
-    assert "original_message" not in json.loads(raw.data)
-    assert json.loads(raw.data)["original_data"].endswith("not json")
 
 
 @pytest.mark.parametrize(("exc", "expected"), [
