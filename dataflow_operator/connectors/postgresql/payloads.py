@@ -23,6 +23,10 @@ from ...processor.error_record import jsonable
 from ...processor.errors import InvalidDataError
 from ...processor.message import Message
 
+#: The deepest document a row may hold. Deeper ones are refused here, as one message's failure:
+#: every later step that walks a value (COPY cells, key texts, rawMode's row text) recurses, and
+#: the interpreter's recursion limit must not be reachable from a payload.
+MAX_DEPTH = 256
 RAW_DATA_COLUMN = "data"
 RAW_METADATA_COLUMN = "_metadata"
 _ENVELOPE_KEYS = frozenset({"value", "_metadata"})
@@ -58,11 +62,16 @@ class PayloadShape:
 
 
 def parse_payload(message: Message, shape: PayloadShape) -> Row:
-    """The row a message stands for; :class:`InvalidDataError` when the payload cannot be one."""
+    """The row a message stands for; :class:`InvalidDataError` when the payload cannot be one. No
+    other exception comes out of it, whatever the bytes."""
     try:
         body = decode_payload(message.data)
+    except RecursionError as exc:
+        raise InvalidDataError(f"payload is nested deeper than {MAX_DEPTH} levels") from exc
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidDataError(f"payload is not JSON: {exc}") from exc
+    if _may_be_deeper(message.data) and _deeper_than(body, MAX_DEPTH):
+        raise InvalidDataError(f"payload is nested deeper than {MAX_DEPTH} levels")
     delete = message.metadata.get("operation") == "delete"
     if not shape.raw_mode:
         if not isinstance(body, dict):
@@ -80,6 +89,25 @@ def parse_payload(message: Message, shape: PayloadShape) -> Row:
     else:
         values = {RAW_DATA_COLUMN: data, RAW_METADATA_COLUMN: metadata}
     return Row(message, values, delete, json_text(values).encode("utf-8"))
+
+
+def _may_be_deeper(data: bytes) -> bool:
+    """A cheap bound first (two C-speed counts): a document cannot be deeper than it has brackets."""
+    return data.count(b"[") + data.count(b"{") > MAX_DEPTH
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests more than ``limit`` containers deep (iteratively: no recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
 
 
 def decode_payload(data: bytes) -> Any:
