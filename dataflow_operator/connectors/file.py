@@ -1,33 +1,45 @@
 """Local JSON Lines connectors: a laptop pipeline with no cluster (``path: "-"`` = stdin/stdout).
 
 The source's position is the byte offset just past the last acknowledged line, persisted in the
-checkpoint store under the key ``file`` so a restart resumes there. The sink appends one line per
-message and fsyncs each batch before it reports success.
+checkpoint store under the key ``file`` together with the identity of the file it is an offset in
+(:mod:`.file_position`), so a restart resumes there and only there.
+
+The sink appends whole lines and fsyncs each batch before it reports success. A failed write is the
+disk's failure, never the messages': it raises (nothing is acknowledged or sent to the error sink)
+after cutting the file back to where the batch began, so no torn line stays behind. A torn last line
+found at connect (the cut failed too, or the process was killed mid-write) was never acknowledged and
+will be written again: it is moved to ``<path>.torn`` and the file cut back to its last newline.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import logging
 import os
 import select
+import stat
 import sys
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from functools import partial
 from io import BufferedReader
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from ..processor.checkpoint import Checkpointer
-from ..processor.errors import InvalidDataError
+from ..processor.checkpoint import Checkpointer, fsync_directory
+from ..processor.errors import EnvironmentalError, InvalidDataError
 from ..processor.message import Message
 from ..processor.positions import ContiguousTracker
 from .base import BatchLimits, ConnectorContext, Sink, Source, WriteFailure
+from .file_position import FINGERPRINT_BYTES, FileIdentity, mismatch, parse_position
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT_KEY = "file"
 READ_BLOCK = 1 << 20
 STDIN_POLL_SECONDS = 0.2
+SCAN_BLOCK = 1 << 16
 
 
 class FileSource(Source):
@@ -42,6 +54,7 @@ class FileSource(Source):
         self._handle: BufferedReader | None = None
         self._tracker: ContiguousTracker[int] = ContiguousTracker()
         self._checkpointer: Checkpointer | None = None
+        self._identity: FileIdentity | None = None
         self._offset = 0
 
     def connect(self) -> None:
@@ -49,6 +62,11 @@ class FileSource(Source):
             self._handle = sys.stdin.buffer  # type: ignore[assignment]  # a BufferedReader at run time
             return
         self._handle = open(self.path, "rb")  # noqa: SIM115 - held open for the whole run
+        fd = self._handle.fileno()
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            log.info("not a regular file (a pipe or a device): read without a checkpoint", extra={"path": self.path})
+            return
+        self._identity = FileIdentity.of(self.path, fd)
         settings = self.context.settings
         self._checkpointer = Checkpointer(self.context.checkpoints, CHECKPOINT_KEY,
                                           save_interval=settings.checkpoint_save_interval,
@@ -58,15 +76,36 @@ class FileSource(Source):
             self._checkpointer.reset()
         saved = self._checkpointer.load()
         if saved is not None:
-            offset = int(saved)
-            size = os.fstat(self._handle.fileno()).st_size
-            if offset > size:
-                log.warning("file is shorter than its checkpoint (truncated or replaced); reading from the start",
-                            extra={"path": self.path, "checkpoint": offset, "size": size})
-                offset = 0
-            self._handle.seek(offset)
-            self._offset = offset
-            log.info("resuming from checkpoint", extra={"path": self.path, "offset": offset})
+            self._offset = self._resume_offset(saved, fd)
+            self._handle.seek(self._offset)
+
+    def _resume_offset(self, saved: str, fd: int) -> int:
+        """Where to start reading given the stored checkpoint: its offset if it is a position in
+        this file, else 0 (with a warning naming both files)."""
+        assert self._identity is not None
+        try:
+            position = parse_position(saved)
+        except ValueError as exc:
+            raise self.context.checkpoints.corrupt(CHECKPOINT_KEY, f"does not hold a file position: {exc}") from None
+        current = self._identity
+        size = os.fstat(fd).st_size
+        reason = mismatch(position, current, fd, size)
+        saved_file = position.identity.describe() if position.identity is not None else "an unrecorded file"
+        details = {"path": current.path, "device": current.device, "inode": current.inode, "size": size,
+                   "checkpoint_offset": position.offset}
+        if position.identity is not None:
+            details.update(checkpoint_path=position.identity.path, checkpoint_device=position.identity.device,
+                           checkpoint_inode=position.identity.inode)
+        if reason is not None:
+            log.warning(f"checkpoint at offset {position.offset} of {saved_file} does not apply to "
+                        f"{current.describe()}: {reason}; reading from the start", extra=details)
+            return 0
+        if position.identity is None:
+            log.info("legacy checkpoint (an offset without the file's identity) applied: the file is at "
+                     "least that long and the offset starts a line", extra=details)
+        else:
+            log.info("resuming from checkpoint", extra=details)
+        return position.offset
 
     def _read_block(self) -> bytes | None:
         """Bytes that are there now; ``b""`` at end of file; ``None`` when stdin has nothing yet."""
@@ -84,6 +123,7 @@ class FileSource(Source):
         while not stop.is_set():
             block = self._read_block()
             if block:
+                self._refingerprint_small_file()
                 buffer += block
                 lines = buffer.split(b"\n")
                 buffer = lines.pop()
@@ -108,6 +148,14 @@ class FileSource(Source):
             if stop.wait(self.poll_interval):
                 break
 
+    def _refingerprint_small_file(self) -> None:
+        """While the file is shorter than a full fingerprint, take it again as it grows, so the
+        checkpoint of a file that started empty still tells it from another file."""
+        identity = self._identity
+        if identity is not None and identity.fingerprint_length < FINGERPRINT_BYTES:
+            assert self._handle is not None
+            self._identity = FileIdentity.of(self.path, self._handle.fileno())
+
     def _message(self, line: bytes, length: int) -> list[Message]:
         start = self._offset
         self._offset += length
@@ -122,8 +170,8 @@ class FileSource(Source):
 
     def _ack(self, ticket: int) -> None:
         position = self._tracker.ack(ticket)
-        if position is not None and self._checkpointer is not None:
-            self._checkpointer.update(str(position))
+        if position is not None and self._checkpointer is not None and self._identity is not None:
+            self._checkpointer.update(self._identity.checkpoint(position))
 
     def flush_positions(self) -> None:
         if self._checkpointer is not None:
@@ -143,20 +191,24 @@ class FileSink(Sink):
         self.path = str(config["path"])
         self._limits = BatchLimits(int(config.get("batchSize", 100)),
                                    float(config.get("batchFlushIntervalSeconds", 1.0)) or None)
-        self._handle: IO[bytes] | None = None
+        self._fd: int | None = None
+        self._regular = False  # a regular file can be fsynced, locked and cut back; a pipe or device cannot
+        self._cut_back_to: int | None = None  # set when cutting back a failed batch failed too
 
     def connect(self) -> None:
         if self.path == "-":
-            self._handle = sys.stdout.buffer
             return
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._handle = open(self.path, "ab")  # noqa: SIM115 - held open for the whole run
+        self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        self._regular = stat.S_ISREG(os.fstat(self._fd).st_mode)
+        if self._regular:
+            with _exclusive(self._fd):
+                move_torn_tail_aside(self._fd, self.path)
 
     def batch_limits(self) -> BatchLimits:
         return self._limits
 
     def write(self, batch: list[Message]) -> list[WriteFailure]:
-        assert self._handle is not None, "write before connect"
         failures = []
         lines = []
         for message in batch:
@@ -167,13 +219,114 @@ class FileSink(Sink):
                 lines.append(message.data)
         if lines:
             lines.append(b"")
-            self._handle.write(b"\n".join(lines))
-            self._handle.flush()
-            if self.path != "-":
-                os.fsync(self._handle.fileno())
+            data = b"\n".join(lines)
+            try:
+                if self.path == "-":
+                    sys.stdout.buffer.write(data)
+                    sys.stdout.buffer.flush()
+                else:
+                    self._append(data)
+            except OSError as exc:
+                raise EnvironmentalError(f"file sink {self.path}: cannot write: {exc}") from exc
         return failures
 
+    def _append(self, data: bytes) -> None:
+        fd = self._fd
+        assert fd is not None, "write before connect"
+        if not self._regular:
+            _write_all(fd, data)
+            return
+        # Locked so that another sink on the same file (a route, another process) never writes
+        # between our size and our cut, and a starting sink never takes our write for a torn tail.
+        with _exclusive(fd):
+            if self._cut_back_to is not None:
+                self._cut_back(self._cut_back_to)
+            size = os.fstat(fd).st_size
+            try:
+                _write_all(fd, data)
+                os.fsync(fd)
+            except OSError:
+                self._try_cut_back(size)
+                raise
+
+    def _try_cut_back(self, size: int) -> None:
+        try:
+            self._cut_back(size)
+        except OSError as exc:
+            # Retried before the next write; if the process ends first, connect moves the torn tail aside.
+            self._cut_back_to = size
+            log.error("could not cut a partly written batch off the file; will retry before the next write",
+                      extra={"path": self.path, "size": size, "error": str(exc)})
+
+    def _cut_back(self, size: int) -> None:
+        assert self._fd is not None
+        os.ftruncate(self._fd, size)
+        os.fsync(self._fd)
+        self._cut_back_to = None
+
     def close(self) -> None:
-        if self._handle is not None and self.path != "-":
-            self._handle.close()
-        self._handle = None
+        if self._fd is not None:
+            os.close(self._fd)
+        self._fd = None
+
+
+@contextmanager
+def _exclusive(fd: int) -> Iterator[None]:
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """``os.write`` until everything is written: a write may be cut short (a file size limit, a
+    nearly full disk), and the next attempt then reports why."""
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        if written == 0:
+            raise OSError(errno.EIO, "write made no progress")
+        view = view[written:]
+
+
+def _end_of_last_line(fd: int, size: int) -> int:
+    """The offset just past the last newline of the file open as ``fd`` (0 when it has none)."""
+    end = size
+    while end > 0:
+        start = max(0, end - SCAN_BLOCK)
+        index = os.pread(fd, end - start, start).rfind(b"\n")
+        if index >= 0:
+            return start + index + 1
+        end = start
+    return 0
+
+
+def move_torn_tail_aside(fd: int, path: str) -> None:
+    """Cut the file open as ``fd`` back to its last newline, keeping what follows in ``<path>.torn``.
+
+    This sink writes whole lines and fsyncs before anything is acknowledged, so bytes after the last
+    newline belong to a batch that failed or was interrupted: they are written again. They are kept
+    aside rather than deleted in case the file was written by something else too.
+    """
+    size = os.fstat(fd).st_size
+    end = _end_of_last_line(fd, size)
+    if end == size:
+        return
+    torn = path + ".torn"
+    with open(torn, "ab") as aside:
+        offset = end
+        while offset < size:
+            chunk = os.pread(fd, min(SCAN_BLOCK, size - offset), offset)
+            if not chunk:
+                break
+            aside.write(chunk)
+            offset += len(chunk)
+        aside.write(b"\n")  # one fragment per line in the .torn file
+        aside.flush()
+        os.fsync(aside.fileno())
+    fsync_directory(Path(torn).parent)
+    os.ftruncate(fd, end)
+    os.fsync(fd)
+    log.warning("the file sink's last line was torn (an interrupted write): moved it aside",
+                extra={"path": path, "bytes": size - end, "moved_to": torn})

@@ -3,6 +3,10 @@
 A store maps one key per source type (``postgresql``, ``file``, ...) to a JSON string. Locally it is
 a JSON file; in a cluster it is the ConfigMap ``df-<name>-checkpoint``
 (:mod:`dataflow_operator.processor.configmap_checkpoint`). :class:`Checkpointer` debounces writes.
+
+A checkpoint that cannot be read is never taken for "no checkpoint" (that would re-read everything,
+or skip nothing the user expected): it is a :class:`CorruptCheckpointError` naming where it is and how
+to start over, and the processor does not start.
 """
 
 from __future__ import annotations
@@ -14,10 +18,33 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
+from .errors import ClassifiedError, EnvironmentalError
+
 log = logging.getLogger(__name__)
+
+#: How to ask for a reset, as docs/delivery.md documents it; stores add their own manual way.
+RESET_REQUEST = ('set `checkpointReset: true` in the DataFlow spec or annotate the DataFlow with '
+                 '`dataflow.dataflow.io/reset-checkpoint: "true"`')
+
+
+class CorruptCheckpointError(ClassifiedError):
+    """A checkpoint that is empty, truncated or not what its source writes."""
+
+    def __init__(self, where: str, problem: str, reset: str) -> None:
+        super().__init__(f"{where} {problem}; to read the source from the start instead, {reset}", "invalid_data")
+
+
+def fsync_directory(path: Path) -> None:
+    """Make a rename or a new name in ``path`` durable: until the directory is synced a crash may
+    forget it, leaving the old file or none."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 class CheckpointStore(ABC):
@@ -32,6 +59,18 @@ class CheckpointStore(ABC):
     @abstractmethod
     def delete(self, key: str) -> None:
         ...
+
+    @abstractmethod
+    def describe(self, key: str) -> str:
+        """Where ``key`` is kept, for messages: a file path or a ConfigMap and key."""
+
+    @abstractmethod
+    def reset_instructions(self, key: str) -> str:
+        """How a user starts ``key``'s source over: the documented reset, or removing it by hand."""
+
+    def corrupt(self, key: str, problem: str) -> CorruptCheckpointError:
+        """The error for a value under ``key`` that its source cannot read as a position."""
+        return CorruptCheckpointError(self.describe(key), problem, self.reset_instructions(key))
 
 
 class MemoryCheckpointStore(CheckpointStore):
@@ -49,33 +88,84 @@ class MemoryCheckpointStore(CheckpointStore):
     def delete(self, key: str) -> None:
         self._data.pop(key, None)
 
+    def describe(self, key: str) -> str:
+        return f"in-memory checkpoint {key!r}"
+
+    def reset_instructions(self, key: str) -> str:
+        return "restart the processor"
+
 
 class FileCheckpointStore(CheckpointStore):
-    """A JSON object in one file, replaced atomically (write, fsync, rename) on every save."""
+    """A JSON object in one file, replaced atomically on every save: a temporary file is written and
+    fsynced, renamed over the old one, and the directory fsynced, so a crash leaves the old content
+    or the new, never a mix or nothing."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
+        self.path = Path(path).absolute()  # messages name it; a relative name says little in a pod's log
         self._lock = threading.Lock()
+
+    def describe(self, key: str) -> str:
+        return f"checkpoint file {self.path} (key {key!r})"
+
+    def reset_instructions(self, key: str) -> str:
+        return f"{RESET_REQUEST}, or delete {self.path}"
+
+    def _corrupt(self, problem: str) -> CorruptCheckpointError:
+        return CorruptCheckpointError(f"checkpoint file {self.path}", problem, self.reset_instructions(""))
 
     def _read(self) -> dict[str, str]:
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
+            raw = self.path.read_bytes()
         except FileNotFoundError:
             return {}
-        except (OSError, ValueError) as exc:
-            raise RuntimeError(f"checkpoint file {self.path} is unreadable: {exc}") from exc
+        except OSError as exc:
+            raise EnvironmentalError(f"checkpoint file {self.path} cannot be read: {exc}") from exc
+        if not raw.strip():
+            raise self._corrupt("is empty (a write was lost)")
+        try:
+            data = json.loads(raw.decode("utf-8"))
+        except RecursionError:
+            raise self._corrupt("is nested too deeply to be a checkpoint") from None
+        except ValueError as exc:  # JSON and UTF-8 errors alike
+            raise self._corrupt(f"is not JSON (truncated or overwritten?): {exc}") from None
         if not isinstance(data, dict):
-            raise RuntimeError(f"checkpoint file {self.path} does not hold a JSON object")
-        return {str(k): str(v) for k, v in data.items()}
+            raise self._corrupt(f"holds a JSON {type(data).__name__}, not an object of positions")
+        positions = {}
+        for key, value in data.items():
+            # Ints were accepted before positions were strings everywhere; keep reading them.
+            if isinstance(value, bool) or not isinstance(value, (str, int)):
+                raise self._corrupt(f"holds {type(value).__name__} under {key!r}, not a position text")
+            positions[key] = str(value)
+        return positions
+
+    def _read_for_reset(self) -> dict[str, str]:
+        """The positions, or none when the file is corrupt: a reset is the documented way out of a
+        corrupt file, so it sets the file aside (kept for inspection) instead of failing on it."""
+        try:
+            return self._read()
+        except CorruptCheckpointError as exc:
+            aside = self.path.with_name(self.path.name + ".corrupt")
+            os.replace(self.path, aside)
+            log.warning("checkpoint reset: the corrupt checkpoint file was moved aside",
+                        extra={"path": str(self.path), "moved_to": str(aside), "error": str(exc)})
+            return {}
 
     def _write(self, data: dict[str, str]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(self.path.name + ".tmp")
-        with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, sort_keys=True)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, self.path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(tmp, "w", encoding="utf-8") as handle:
+                json.dump(data, handle, sort_keys=True)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, self.path)
+            fsync_directory(self.path.parent)
+        except OSError as exc:
+            # A full or failing disk is the machine's state, not the data's: the pipeline stops
+            # (nothing further acknowledged) instead of counting messages as failed.
+            with suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            raise EnvironmentalError(f"checkpoint file {self.path} cannot be written: {exc}") from exc
 
     def load(self, key: str) -> str | None:
         with self._lock:
@@ -89,7 +179,7 @@ class FileCheckpointStore(CheckpointStore):
 
     def delete(self, key: str) -> None:
         with self._lock:
-            data = self._read()
+            data = self._read_for_reset()
             if data.pop(key, None) is not None:
                 self._write(data)
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from .checkpoint import CheckpointStore
+from .checkpoint import RESET_REQUEST, CheckpointStore
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,13 @@ class ConfigMapCheckpointStore(CheckpointStore):
         self.namespace = namespace
         self.dataflow_name = name
         self.configmap_name = checkpoint_configmap_name(name)
+
+    def describe(self, key: str) -> str:
+        return f"checkpoint ConfigMap {self.namespace}/{self.configmap_name} (key {key!r})"
+
+    def reset_instructions(self, key: str) -> str:
+        return (f"{RESET_REQUEST}, or remove the key {key!r} from the ConfigMap "
+                f"(kubectl -n {self.namespace} edit configmap {self.configmap_name})")
 
     def load(self, key: str) -> str | None:
         configmap = self._read()

@@ -23,7 +23,7 @@ from ..observability.http import HttpServer
 from ..observability.sentry import report
 from ..spec import FieldError, SpecError, spec_from_document, validate_spec, with_defaults
 from ..spec.model import reset_requested
-from .checkpoint import CheckpointStore, FileCheckpointStore, MemoryCheckpointStore
+from .checkpoint import CheckpointStore, CorruptCheckpointError, FileCheckpointStore, MemoryCheckpointStore
 from .engine import Pipeline, PipelineResult
 from .health import ProgressTracker
 from .metrics import ProcessorMetrics
@@ -106,7 +106,11 @@ def run_processor(*, spec_path: str, namespace: str | None, name: str | None, me
     metrics = ProcessorMetrics(namespace, name, enabled=metrics_enabled, registry=registry)
     progress = ProgressTracker(progress_timeout_from_env())
     checkpoints = checkpoint_store_for(spec, namespace, name, checkpoint_dir)
-    token = pending_reset_token(checkpoints)
+    try:
+        token = pending_reset_token(checkpoints)
+    except CorruptCheckpointError as exc:
+        log.error("unreadable checkpoint; not starting", extra={"error": str(exc)})
+        return 1
     # The token is recorded only once the source has connected, i.e. after it wiped its position:
     # a crash in between repeats the reset rather than skipping it.
     pipeline = Pipeline(spec, namespace=namespace, name=name, metrics=metrics, checkpoints=checkpoints,

@@ -12,6 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from dataflow_operator.processor.checkpoint import (
     Checkpointer,
+    CorruptCheckpointError,
     FileCheckpointStore,
     MemoryCheckpointStore,
     deferred_saves,
@@ -107,7 +108,7 @@ def test_file_checkpoint_store_round_trips_atomically(tmp_path: Path) -> None:
 def test_a_corrupt_checkpoint_file_is_an_error_not_a_silent_restart(tmp_path: Path) -> None:
     path = tmp_path / "cp.json"
     path.write_text("{not json")
-    with pytest.raises(RuntimeError, match="unreadable"):
+    with pytest.raises(CorruptCheckpointError, match="is not JSON"):
         FileCheckpointStore(path).load("file")
 
 
