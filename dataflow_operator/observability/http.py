@@ -14,6 +14,8 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import CollectorRegistry, make_wsgi_app
 
+from .redaction import scrub
+
 Probe = Callable[[], tuple[bool, str]]
 
 
@@ -53,7 +55,8 @@ def _app(registry: CollectorRegistry | None, probes: dict[str, Probe]) -> Callab
             return [b"not found\n"]
         ok, reason = probe()
         start_response("200 OK" if ok else "503 Service Unavailable", [("Content-Type", "text/plain")])
-        return [reason.encode("utf-8") + b"\n"]
+        # A probe's reason may be a connector's error text: it leaves the process like a log line.
+        return [scrub(reason).encode("utf-8") + b"\n"]
 
     return app
 

@@ -9,6 +9,10 @@ labels, error records, Sentry events — passes :func:`scrub` first.
 
 One process-wide registry: a secret learnt anywhere (spec loading, SecretRef resolution) is scrubbed
 everywhere, including from threads that never saw the spec.
+
+The values are matched by one regular expression shaped as a trie (values sharing a prefix share
+one branch): a plain alternation of a few thousand values — a connection string yields dozens of
+candidates, each in several quoted forms — costs milliseconds per line, the trie a fraction of one.
 """
 
 from __future__ import annotations
@@ -16,10 +20,15 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from datetime import date, time, timedelta
+from typing import Any
 from urllib.parse import quote, quote_plus
 
 REDACTED = "[REDACTED]"
+
+_Trie = dict[str, "_Trie"]
+_END = ""  # the key that marks "a value ends here" in a trie node (characters are never empty)
 
 
 def _quoted_forms(value: str) -> set[str]:
@@ -29,9 +38,39 @@ def _quoted_forms(value: str) -> set[str]:
     return {form for form in forms if form.strip()}
 
 
+def _trie_pattern(values: Iterable[str]) -> str:
+    """A regular expression matching any of ``values``, longest first where several match at one
+    position (the optional continuation is greedy, so a longer value is tried before a shorter one)."""
+    root: _Trie = {}
+    for value in values:
+        node = root
+        for char in value:
+            node = node.setdefault(char, {})
+        node[_END] = {}
+
+    def emit(node: _Trie) -> str:
+        branches = []
+        for char in sorted(key for key in node if key != _END):
+            child, chain = node[char], [char]
+            # A run of single-child nodes becomes one literal, so nesting grows with branch points
+            # only (a PEM key is thousands of characters long but branches a few dozen times).
+            while len(child) == 1 and _END not in child:
+                ((char_, child),) = child.items()
+                chain.append(char_)
+            branches.append(re.escape("".join(chain)) + emit(child))
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        if _END not in node:
+            return body
+        return f"(?:{body})?" if len(branches) == 1 else f"{body}?"
+
+    return emit(root)
+
+
 class SecretRegistry:
-    """Known secret values and one compiled alternation that removes them (longest first, so a
-    secret that contains another is removed whole)."""
+    """Known secret values and one compiled pattern that removes them (longest first, so a secret
+    that contains another is removed whole)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -45,8 +84,7 @@ class SecretRegistry:
             if new <= self._values:
                 return
             self._values = self._values | new
-            alternatives = sorted(self._values, key=len, reverse=True)
-            self._pattern = re.compile("|".join(re.escape(v) for v in alternatives))
+            self._pattern = re.compile(_trie_pattern(self._values))
 
     def scrub(self, text: str) -> str:
         pattern = self._pattern
@@ -71,3 +109,20 @@ def register_secrets(values: Iterable[str]) -> None:
 def scrub(text: str) -> str:
     """``text`` with every registered secret value replaced by ``[REDACTED]``."""
     return SECRETS.scrub(text)
+
+
+def scrub_value(value: Any) -> Any:
+    """``value`` with :func:`scrub` applied to every string in it, keys included, through mappings,
+    lists and tuples. Numbers, booleans, times and None stay as they are; any other object becomes
+    its scrubbed ``str()``, which is what a JSON log line or an event would have shown of it."""
+    if isinstance(value, str):
+        return scrub(value)
+    if value is None or isinstance(value, bool | int | float | date | time | timedelta):
+        return value
+    if isinstance(value, Mapping):
+        return {scrub_value(key): scrub_value(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [scrub_value(item) for item in value]
+    if isinstance(value, tuple):
+        return tuple(scrub_value(item) for item in value)
+    return scrub(str(value))

@@ -1,11 +1,21 @@
-"""Sentry for both roles, configured only from ``SENTRY_*`` (off when ``SENTRY_DSN`` is empty)."""
+"""Sentry for both roles, configured only from ``SENTRY_*`` (off when ``SENTRY_DSN`` is empty).
+
+Every event, transaction and breadcrumb is scrubbed of registered secret values just before it is
+sent (:func:`scrub_event`): exception texts, log messages and their arguments, and the local
+variables Sentry captures with each frame, which is where a connection string sits. The SDK cuts
+strings only when ``max_value_length`` is set, which is never done here: a cut secret could no
+longer be recognised.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
+from typing import Any
 
 import sentry_sdk
+
+from .redaction import scrub_value
 
 log = logging.getLogger(__name__)
 
@@ -29,10 +39,18 @@ def setup_sentry(role: str) -> bool:
         traces_sample_rate=min(max(rate, 0.0), 1.0),
         debug=os.environ.get("SENTRY_DEBUG", "").strip().lower() in ("1", "true", "yes"),
         send_default_pii=False,
+        before_send=scrub_event,
+        before_send_transaction=scrub_event,
+        before_breadcrumb=scrub_event,
     )
     sentry_sdk.set_tag("role", role)
     log.info("sentry enabled", extra={"role": role})
     return True
+
+
+def scrub_event(event: Any, _hint: Any) -> Any:
+    """An event (or breadcrumb) with every string in it scrubbed, keys included."""
+    return scrub_value(event)
 
 
 def report(exc: BaseException) -> None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from ..observability.redaction import scrub
 from .maintenance import format_time
 
 log = logging.getLogger(__name__)
@@ -59,10 +60,12 @@ def involved_object(obj: Mapping[str, Any]) -> dict[str, str]:
 
 
 def event_key(obj: Mapping[str, Any], type_: str, reason: str, message: str) -> EventKey:
-    """What makes two events "the same" for aggregation."""
+    """What makes two events "the same" for aggregation. The message is scrubbed of secret values
+    here, the one point every Event's text passes (before truncation, which could cut a secret
+    into a piece no longer recognised)."""
     involved = involved_object(obj)
     return EventKey(involved["namespace"], involved["kind"], involved["name"], involved["uid"], type_, reason,
-                    truncate(message))
+                    truncate(scrub(message)))
 
 
 def truncate(message: str) -> str:

@@ -24,8 +24,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from ..observability.redaction import register_secrets
 from ..spec import SecretResolutionError, find_secret_refs, normalize, resolve_secret_refs, validate_spec
 from ..spec.model import API_VERSION, KIND, RESET_CHECKPOINT_ANNOTATION, reset_requested
+from ..spec.secrets import secret_values
 from . import resources
 from .controller import ReconcileResult
 from .diff import first_difference, update_body
@@ -165,6 +167,7 @@ class Reconciler:
     def _converge(self, dataflow: Obj, now: datetime) -> tuple[Outcome, MaintenanceState | None]:
         metadata = dataflow["metadata"]
         spec = dataflow.get("spec") or {}
+        register_secrets(secret_values(spec))  # before validation errors can quote a literal credential
         errors = validate_spec(spec)
         if errors:
             raise StageFailedError("validate", INVALID_SPEC,
@@ -217,18 +220,22 @@ class Reconciler:
             if key not in data:
                 raise SecretResolutionError(f"Secret {secret_namespace}/{name} has no key {key!r}")
             try:
-                return base64.b64decode(data[key]).decode("utf-8")
+                value = base64.b64decode(data[key]).decode("utf-8")
             except (binascii.Error, UnicodeDecodeError):
                 raise SecretResolutionError(
                     f"Secret {secret_namespace}/{name} key {key!r} is not UTF-8 text") from None
+            register_secrets([value])  # whatever a Secret holds is secret, a topic name included
+            return value
 
         try:
-            return resolve_secret_refs(spec, namespace, read_secret)
+            resolved = resolve_secret_refs(spec, namespace, read_secret)
         except SecretResolutionError as exc:
             raise StageFailedError("secrets", SECRET_RESOLUTION_FAILED, f"Failed to resolve secrets: {exc}") from exc
         except KubeError as exc:
             raise StageFailedError("secrets", SECRET_RESOLUTION_FAILED,
                                    f"Failed to resolve secrets: reading a Secret failed: {error_text(exc)}") from exc
+        register_secrets(secret_values(resolved))  # e.g. the password inside a resolved connectionString
+        return resolved
 
     def _apply(self, dataflow: Obj, kind: Kind, desired: Obj, *, stage: str, reason: str,
                event_reasons: tuple[str, str] | None = None) -> Obj:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from ..observability.redaction import scrub
 from .maintenance import MaintenanceState, format_time
 
 PENDING, RUNNING, ERROR, STOPPED = "Pending", "Running", "Error", "Stopped"
@@ -60,7 +61,7 @@ def phase_from_deployment(deployment: Mapping[str, Any] | None,
     return Outcome(PENDING, "ProcessorStarting", "Processor pod is starting")
 
 
-def _conditions(current: list[Mapping[str, Any]], outcome: Outcome, generation: int,
+def _conditions(current: list[Mapping[str, Any]], outcome: Outcome, message: str, generation: int,
                 now: datetime) -> list[dict[str, Any]]:
     degraded = outcome.phase == ERROR
     wanted = [("Ready", outcome.phase == RUNNING, outcome.reason),
@@ -73,7 +74,7 @@ def _conditions(current: list[Mapping[str, Any]], outcome: Outcome, generation: 
         # lastTransitionTime moves only when the status flips, as for built-in conditions.
         unchanged = previous is not None and previous.get("status") == status
         transition = previous.get("lastTransitionTime") if previous is not None and unchanged else None
-        result.append({"type": kind, "status": status, "reason": reason, "message": outcome.message,
+        result.append({"type": kind, "status": status, "reason": reason, "message": message,
                        "observedGeneration": generation,
                        "lastTransitionTime": transition or format_time(now)})
     return result
@@ -83,12 +84,14 @@ def desired_status(current: Mapping[str, Any], outcome: Outcome, *, generation: 
                    maintenance: MaintenanceState | None, now: datetime,
                    keep_maintenance: bool = False) -> dict[str, Any]:
     """The operator-owned part of ``status``; ``maintenanceStatus`` None means remove it.
-    ``keep_maintenance`` leaves it as it is (an invalid spec touches nothing else)."""
+    ``keep_maintenance`` leaves it as it is (an invalid spec touches nothing else). The message, which
+    may quote an error from a connector or the API server, is scrubbed of secret values here."""
+    message = scrub(outcome.message)
     status: dict[str, Any] = {
         "phase": outcome.phase,
-        "message": outcome.message,
+        "message": message,
         "observedGeneration": generation,
-        "conditions": _conditions(list(current.get("conditions") or []), outcome, generation, now),
+        "conditions": _conditions(list(current.get("conditions") or []), outcome, message, generation, now),
     }
     if keep_maintenance:
         if "maintenanceStatus" in current:

@@ -20,9 +20,11 @@ import yaml
 from prometheus_client import CollectorRegistry
 
 from ..observability.http import HttpServer
+from ..observability.redaction import register_secrets
 from ..observability.sentry import report
 from ..spec import FieldError, SpecError, spec_from_document, validate_spec, with_defaults
 from ..spec.model import reset_requested
+from ..spec.secrets import secret_values
 from .checkpoint import CheckpointStore, CorruptCheckpointError, FileCheckpointStore, MemoryCheckpointStore
 from .engine import Pipeline, PipelineResult
 from .health import ProgressTracker
@@ -91,6 +93,9 @@ def run_processor(*, spec_path: str, namespace: str | None, name: str | None, me
                   checkpoint_dir: str | None, metrics_enabled: bool = True) -> int:
     try:
         raw_spec, metadata = load_spec_file(spec_path)
+        # Before anything can quote the spec (validation errors, connector errors): its secrets are
+        # scrubbed by value from every log line and Sentry event from here on.
+        register_secrets(secret_values(raw_spec))
         errors = validate_spec(raw_spec)
         if errors:
             raise SpecError(errors)

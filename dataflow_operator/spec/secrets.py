@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..observability.connection_strings import connection_string_secrets, userinfo
+
 SUFFIX = "SecretRef"
 _TARGET_FIELD = {"ca": "caFile", "cert": "certFile", "key": "keyFile"}
 _LIST_FIELDS = frozenset({"brokers"})
@@ -71,3 +73,61 @@ def resolve_secret_refs(spec: Mapping[str, Any], namespace: str,
         else:
             parent[target] = value
     return result
+
+
+# Field names that hold a credential wherever they appear (``password``, ``sslPassword``,
+# ``clientSecret``, ``secretAccessKey``, ``bearerToken``, ``credentials``, …), compared lower-cased.
+_SECRET_NAME_PARTS = ("password", "passwd", "secret", "token", "credential", "apikey", "accesskey",
+                      "privatekey")
+_CONNECTION_STRING_FIELDS = frozenset({"connectionstring", "dsn"})
+_PEM_FIELDS = frozenset({"keyfile"})
+# keyFile holds a path or, resolved from keySecretRef or given inline, the key itself.
+_PEM_MARKER = "-----BEGIN"
+
+
+def _is_secret_name(key: str) -> bool:
+    lowered = key.lower()
+    return not key.endswith(SUFFIX) and any(part in lowered for part in _SECRET_NAME_PARTS)
+
+
+def _scalars(node: Any) -> Iterator[str]:
+    """Every text or number under ``node`` (a YAML ``password: 1234`` is an int)."""
+    if isinstance(node, Mapping):
+        for value in node.values():
+            yield from _scalars(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _scalars(item)
+    elif isinstance(node, str | int | float) and not isinstance(node, bool):
+        yield str(node)
+
+
+def secret_values(spec: Any) -> set[str]:
+    """Every value in ``spec`` that must never leave the process: whatever sits under a field named
+    like a credential; each candidate secret of a connection string (:func:`connection_string_secrets`)
+    and of any URL that carries a user info with a password; inline PEM key material. SecretRefs
+    themselves (a Secret's name and key) are not secret; what they resolve to lands in one of these
+    fields. Works on a raw or resolved spec, in either connector encoding."""
+    found: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, Mapping):
+            for key, value in node.items():
+                name = str(key).lower()
+                if _is_secret_name(str(key)):
+                    found.update(_scalars(value))
+                elif name in _CONNECTION_STRING_FIELDS and isinstance(value, str):
+                    found.update(connection_string_secrets(value))
+                elif name in _PEM_FIELDS and isinstance(value, str) and value.lstrip().startswith(_PEM_MARKER):
+                    found.add(value)
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+        elif isinstance(node, str) and userinfo(node) is not None:
+            # A URL with credentials (a schema registry, an S3 endpoint) is a connection string too.
+            found.update(connection_string_secrets(node))
+
+    walk(spec)
+    return {value for value in found if value.strip()}

@@ -1,7 +1,9 @@
 """librdkafka properties from a DataFlow Kafka config (connectors.md §2.1).
 
-Pure apart from :class:`PemFiles`, which turns inline PEM content into files. The returned dicts
-hold the SASL password: callers must never log them (:func:`redacted` gives a loggable copy).
+Pure apart from :class:`PemFiles`, which turns inline PEM content into files, and from registering
+the SASL password and inline key material as secrets the moment they are read, so that nothing the
+client or librdkafka logs afterwards can carry them. The returned dicts hold the password: callers
+never log them.
 """
 
 from __future__ import annotations
@@ -9,13 +11,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ...observability.redaction import register_secrets
 from ...spec.connector_configs import infer_security_protocol
-from ..pem_files import PemFiles
+from ..pem_files import PemFiles, is_pem_content
 
 CLIENT_ID = "dataflow-operator"
 DEFAULT_CONSUMER_GROUP = "dataflow-operator"
 _SASL_MECHANISMS = {"plain": "PLAIN", "scram-sha-256": "SCRAM-SHA-256", "scram-sha-512": "SCRAM-SHA-512"}
-_SECRET_PROPERTIES = ("sasl.password", "ssl.key.password", "ssl.key.pem")
 # The Java producer's delivery.timeout.ms default: a broker outage shorter than this delays a write;
 # a longer one fails it with a timeout that the engine retries.
 DELIVERY_TIMEOUT_MS = 120_000
@@ -70,6 +72,7 @@ def _sasl_properties(sasl: Any) -> dict[str, Any]:
     username, password = sasl.get("username"), sasl.get("password")
     if not username or not password:
         raise KafkaConfigError("sasl: username and password must both be non-empty")
+    register_secrets([str(password)])
     return {"sasl.mechanism": mechanism, "sasl.username": str(username), "sasl.password": str(password)}
 
 
@@ -87,6 +90,8 @@ def _tls_properties(tls: Any, pem_files: PemFiles) -> dict[str, Any]:
         properties["ssl.ca.location"] = "probe"  # the system's CA store
     cert, key = tls.get("certFile"), tls.get("keyFile")
     if cert and key:
+        if is_pem_content(str(key)):
+            register_secrets([str(key)])
         properties["ssl.certificate.location"] = pem_files.path_for(str(cert))
         properties["ssl.key.location"] = pem_files.path_for(str(key))
     return properties
@@ -129,9 +134,3 @@ def producer_properties(config: Mapping[str, Any], pem_files: PemFiles) -> dict[
         "linger.ms": 5,
         "message.timeout.ms": DELIVERY_TIMEOUT_MS,
     }
-
-
-def redacted(properties: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy that is safe to log."""
-    return {key: ("***" if key in _SECRET_PROPERTIES else value) for key, value in properties.items()
-            if not callable(value)}

@@ -1,4 +1,4 @@
-"""Opening PostgreSQL connections, and connection strings that are safe to log."""
+"""Opening PostgreSQL connections, and descriptions of them that are safe to log."""
 
 from __future__ import annotations
 
@@ -8,20 +8,29 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
 
-from ...processor.errors import ClassifiedError, classify
+from ...observability.connection_strings import connection_string_secrets
+from ...observability.redaction import register_secrets, scrub
+from ...processor.errors import ClassifiedError, EnvironmentalError, classify
 
 APPLICATION_NAME = "dataflow-operator"
 DEFAULT_CONNECT_TIMEOUT = 10
+UNPARSABLE = "unparsable connection string"
 
-# user:password@ in URIs, password=... in key/value strings and URI query parameters.
-_URI_PASSWORD = re.compile(r"(://[^:/?#@\s]*:)([^@/?#\s]*)(@)")
-_KV_PASSWORD = re.compile(r"(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]*)", re.IGNORECASE)
+# libpq quotes the piece of a connection string it could not parse, and in a malformed string that
+# piece may be part of a password: a parse error keeps its words and loses every quoted piece.
+_QUOTED = re.compile(r'"[^\n]*"')
 
 
-def mask_dsn(dsn: str) -> str:
-    """``dsn`` with any password replaced by ``***``."""
-    return _KV_PASSWORD.sub(r"\1***", _URI_PASSWORD.sub(r"\1***\3", dsn))
+def describe_connection(dsn: str) -> str:
+    """``host=… port=… dbname=…`` from the parsed string, never from its raw text (a password with
+    an unescaped ``@`` or ``/`` ends up in the host; that piece is registered secret and scrubbed)."""
+    try:
+        parsed = conninfo_to_dict(dsn)
+    except Exception:  # whatever libpq or psycopg refuse: nothing of the raw text is safe to show
+        return UNPARSABLE
+    return " ".join(f"{key}={parsed[key]}" for key in ("host", "port", "dbname") if parsed.get(key))
 
 
 def connection_string(config: Mapping[str, Any]) -> str:
@@ -35,8 +44,11 @@ def connect(dsn: str, *, timeout: int | None = None) -> psycopg.Connection[Any]:
     """An autocommit connection (transactions are explicit) whose session time zone is UTC, so
     ``timestamp without time zone`` values and checkpoint times mean the same thing everywhere.
 
-    Errors never carry the connection string: libpq's messages name host and user, not the password.
+    The connection string's secrets are registered first, so that nothing libpq says about it (its
+    errors quote hosts, ports and unparsable pieces) leaves the process with a piece of a password;
+    the error raised here carries a description of the target, never the string itself.
     """
+    register_secrets(connection_string_secrets(dsn))
     try:
         conn = psycopg.connect(dsn, autocommit=True, application_name=APPLICATION_NAME,
                                connect_timeout=timeout or DEFAULT_CONNECT_TIMEOUT)
@@ -46,7 +58,13 @@ def connect(dsn: str, *, timeout: int | None = None) -> psycopg.Connection[Any]:
         error_type = classify(exc)
         if error_type == "unknown":
             error_type = "connection_error"
-        raise ClassifiedError(f"cannot connect to PostgreSQL ({mask_dsn(dsn)}): {exc}", error_type) from exc
+        # Not chained: the driver's exception would carry its text unscrubbed to whoever prints it.
+        raise ClassifiedError(scrub(f"cannot connect to PostgreSQL ({describe_connection(dsn)}): {exc}"),
+                              error_type) from None
+    except (psycopg.Error, ValueError) as exc:
+        # A string libpq cannot parse is the configuration's fault, never a message's.
+        reason = scrub(_QUOTED.sub('"…"', str(exc).strip()))
+        raise EnvironmentalError(f"connectionString: {UNPARSABLE} ({reason})", "invalid_data") from None
     return conn
 
 

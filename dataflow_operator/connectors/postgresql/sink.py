@@ -20,7 +20,7 @@ from ...processor.message import Message
 from ..base import BatchLimits, ConnectorContext, Sink, WriteFailure
 from . import sink_sql
 from .batch_writer import BatchWriter, WritePlan
-from .connection import connect, connection_string, mask_dsn, table_identifier
+from .connection import connect, connection_string, describe_connection, table_identifier
 from .copy_writer import CopyAbandonedError, copy_batch
 from .payloads import RAW_DATA_COLUMN, PayloadShape, Row, parse_payload
 from .schema import TableInfo, describe_table, infer_column_types, metadata_column_type
@@ -80,7 +80,8 @@ class PostgreSQLSink(Sink):
         if self._info is not None and self._upsert and not self._conflict_key and not self._info.primary_key:
             raise ClassifiedError(f"upsertMode needs conflictKey: table {self._table_name!r} has no primary key",
                                   "invalid_data")
-        log.info("postgresql sink connected", extra={"dsn": mask_dsn(self._dsn), "table": self._table_name})
+        log.info("postgresql sink connected",
+                 extra={"target": describe_connection(self._dsn), "table": self._table_name})
 
     def _open(self) -> psycopg.Connection[Any]:
         conn = connect(self._dsn, timeout=self._timeout)

@@ -25,7 +25,7 @@ from ...processor.message import Message
 from ...processor.positions import ContiguousTracker
 from ..base import ConnectorContext, Source
 from . import source_sql
-from .connection import connect, connection_string, mask_dsn, table_identifier
+from .connection import connect, connection_string, describe_connection, table_identifier
 from .keyset import CHECKPOINT_KEY, Keyset, position_value
 
 log = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ class PostgreSQLSource(Source):
                 raise ClassifiedError(f"checkpoint {CHECKPOINT_KEY!r}: {exc}", "invalid_data") from exc
             log.info("resuming %s after %s", self._label, saved)
         self._open()
-        log.info("postgresql source connected", extra={"dsn": mask_dsn(self._dsn), "table": self._label})
+        log.info("postgresql source connected", extra={"target": describe_connection(self._dsn), "table": self._label})
 
     def _open(self) -> None:
         conn = connect(self._dsn, timeout=self._timeout)
