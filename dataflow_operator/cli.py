@@ -15,11 +15,13 @@ def main() -> None:
 
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(allow_dash=True))
-def validate(files: tuple[str, ...]) -> None:
+@click.option("--strict", is_flag=True, help="Documents that are not DataFlows (e.g. Secrets) are errors, "
+                                              "not skipped.")
+def validate(files: tuple[str, ...], strict: bool) -> None:
     """Check DataFlow manifests offline (YAML, multi-document; '-' reads stdin)."""
     from .spec.files import validate_files
 
-    sys.exit(validate_files(files, sys.stdout))
+    sys.exit(validate_files(files, sys.stdout, strict=strict))
 
 
 @main.command()

@@ -6,9 +6,13 @@ what was expected, instead of raising, so one pass reports every problem in a ma
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+#: Integers beyond a signed 64-bit value have no Kubernetes (JSON/Go) representation.
+INT64_MAX = 2**63 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +30,14 @@ class SpecError(ValueError):
     def __init__(self, errors: Sequence[FieldError]) -> None:
         self.errors = list(errors)
         super().__init__("; ".join(str(error) for error in self.errors))
+
+
+_SHOWN_CHARS = 40
+
+
+def shown(text: str) -> str:
+    """``text`` quoted for a message, cut to a readable length (a value may be megabytes)."""
+    return repr(text if len(text) <= _SHOWN_CHARS else text[:_SHOWN_CHARS] + "...")
 
 
 def type_name(value: Any) -> str:
@@ -86,7 +98,7 @@ class Fields:
             self.error(key, "must not be empty")
             return default
         if choices is not None and value not in choices:
-            self.error(key, f"must be one of {', '.join(choices)}; got {value!r}")
+            self.error(key, f"must be one of {', '.join(choices)}; got {shown(value)}")
             return default
         return value
 
@@ -109,6 +121,9 @@ class Fields:
         if isinstance(value, bool) or not isinstance(value, int):
             self.error(key, f"must be an integer, got {type_name(value)}")
             return default
+        if abs(value) > INT64_MAX:
+            self.error(key, "must fit in a signed 64-bit integer")
+            return default
         if minimum is not None and value < minimum:
             self.error(key, f"must be at least {minimum}, got {value}")
             return default
@@ -120,6 +135,9 @@ class Fields:
             return default
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             self.error(key, f"must be a number, got {type_name(value)}")
+            return default
+        if not math.isfinite(value):  # NaN passes every comparison below; an infinite interval never ends
+            self.error(key, f"must be a finite number, got {value}")
             return default
         if minimum is not None and value < minimum:
             self.error(key, f"must be at least {minimum}, got {value}")
@@ -157,11 +175,14 @@ class Fields:
             return {}
         result: dict[str, str] = {}
         for item_key, item in value.items():
-            if not isinstance(item, str):
+            if not isinstance(item_key, str):
+                self.errors.append(FieldError(f"{self.at(key)}.{item_key}",
+                                              f"key must be a string, got {type_name(item_key)}"))
+            elif not isinstance(item, str):
                 self.errors.append(FieldError(f"{self.at(key)}.{item_key}",
                                               f"must be a string, got {type_name(item)}"))
             else:
-                result[str(item_key)] = item
+                result[item_key] = item
         if required and not value:
             self.error(key, "must contain at least one entry")
         return result

@@ -38,10 +38,13 @@ def normalize_component(component: Any) -> Any:
         return component
     result = dict(component)
     type_ = result.get("type")
-    if "config" not in result and isinstance(type_, str) and type_ in result:
+    if not isinstance(type_, str) or type_ in ("type", "config") or type_ not in result:
+        return result
+    if "config" not in result:
         result["config"] = result.pop(type_)
-    elif isinstance(type_, str) and type_ in result and isinstance(result.get(type_), Mapping):
-        # Both encodings at once: keep `config`, drop the duplicate so nothing downstream is confused.
+    else:
+        # Both encodings at once: keep `config`, drop the other so nothing downstream is confused
+        # (validation rejects the two when their contents differ).
         result.pop(type_)
     return result
 

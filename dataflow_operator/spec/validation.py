@@ -9,13 +9,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..transformers import registry as transformers
 from .connector_configs import POLLING_SOURCES, validate_connector
 from .durations import parse_duration
-from .fields import FieldError, Fields
-from .model import normalize
+from .fields import FieldError, Fields, shown
+from .model import normalize, normalize_component
+from .quantities import quantity_problem
+from .timezones import zone_problem
 
 SPEC_KEYS = ("source", "sink", "transformations", "errors", "resources", "nodeSelector", "affinity",
              "tolerations", "imagePullSecrets", "processorImage", "processorVersion", "replicas",
@@ -29,6 +30,7 @@ def validate_spec(spec: Any, path: str = "spec") -> list[FieldError]:
     errors: list[FieldError] = []
     if not isinstance(spec, Mapping):
         return [FieldError(path, "must be an object")]
+    _validate_component_keys(spec, path, errors)
     spec = normalize(spec)
     f = Fields(spec, path, errors)
     f.unknown_keys(SPEC_KEYS)
@@ -74,6 +76,45 @@ def validate_spec(spec: Any, path: str = "spec") -> list[FieldError]:
     return _unique(errors)
 
 
+def _validate_component_keys(spec: Mapping[str, Any], path: str, errors: list[FieldError]) -> None:
+    """Connector-level keys, checked before normalisation drops the typed encoding: only
+    ``type``, ``config`` and ``<type>`` (and ``ackPolicy`` for the error sink), and ``config``
+    and ``<type>`` both present only with the same contents."""
+    for key, extra in (("source", ()), ("sink", ()), ("errors", ("ackPolicy",))):
+        _check_component(spec.get(key), f"{path}.{key}", ("type", "config", *extra), errors)
+    transformations = spec.get("transformations")
+    if not isinstance(transformations, list):
+        return
+    for index, entry in enumerate(transformations):
+        entry_path = f"{path}.transformations[{index}]"
+        _check_encodings(entry, entry_path, errors)  # its other keys are checked with the entry
+        normalized = normalize_component(entry)
+        config = normalized.get("config") if isinstance(normalized, Mapping) else None
+        routes = config.get("routes") if isinstance(config, Mapping) and normalized.get("type") == "router" else None
+        for route_index, route in enumerate(routes if isinstance(routes, list) else ()):
+            if isinstance(route, Mapping):
+                _check_component(route.get("sink"), f"{entry_path}.config.routes[{route_index}].sink",
+                                 ("type", "config"), errors)
+
+
+def _check_component(component: Any, path: str, allowed: tuple[str, ...], errors: list[FieldError]) -> None:
+    if not isinstance(component, Mapping):
+        return  # reported by the component's own validation
+    type_ = component.get("type")
+    Fields(component, path, errors).unknown_keys((*allowed, type_) if isinstance(type_, str) else allowed)
+    _check_encodings(component, path, errors)
+
+
+def _check_encodings(component: Any, path: str, errors: list[FieldError]) -> None:
+    if not isinstance(component, Mapping):
+        return
+    type_ = component.get("type")
+    if isinstance(type_, str) and type_ not in ("type", "config") and type_ in component \
+            and "config" in component and component[type_] != component["config"]:
+        errors.append(FieldError(f"{path}.{type_}", f"differs from {path}.config; give the settings once, "
+                                                    f"as config or as {type_}"))
+
+
 def _validate_error_sink(component: Any, path: str, errors: list[FieldError]) -> None:
     if not isinstance(component, Mapping):
         errors.append(FieldError(path, "must be an object"))
@@ -115,7 +156,11 @@ def _validate_pod_fields(f: Fields) -> None:
     resources = f.obj("resources")
     resources.unknown_keys(("requests", "limits", "claims"))
     for key in ("requests", "limits"):
-        resources.string_map(key)
+        quantities = resources.obj(key)
+        for name, value in quantities.config.items():
+            problem = quantity_problem(value)
+            if problem is not None:
+                quantities.error(str(name), problem)
     f.string_map("nodeSelector")
     if f.has("affinity"):
         f.obj("affinity")
@@ -142,7 +187,7 @@ def validate_maintenance(value: Any, path: str, errors: list[FieldError]) -> Non
         try:
             parse_rfc3339(start)
         except ValueError:
-            f.error("startTime", f"must be an RFC3339 time such as 2026-01-31T02:00:00Z; got {start!r}")
+            f.error("startTime", f"must be an RFC3339 time such as 2026-01-31T02:00:00Z; got {shown(start)}")
     if duration is not None:
         try:
             if parse_duration(duration) <= 0:
@@ -152,10 +197,9 @@ def validate_maintenance(value: Any, path: str, errors: list[FieldError]) -> Non
     f.string("repeat", choices=("daily", "weekly", "monthly", ""))
     timezone = f.string("timezone")
     if timezone:
-        try:
-            ZoneInfo(timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            f.error("timezone", f"unknown IANA time zone {timezone!r}")
+        problem = zone_problem(timezone)
+        if problem is not None:
+            f.error("timezone", problem)
     f.string("description")
     f.boolean("suspended")
 
@@ -164,7 +208,7 @@ def parse_rfc3339(text: str) -> datetime:
     """An RFC3339 timestamp with an explicit zone (``Z`` or ``±hh:mm``)."""
     value = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     if value.tzinfo is None or "T" not in text.upper():
-        raise ValueError(f"not RFC3339: {text!r}")
+        raise ValueError(f"not RFC3339: {shown(text)}")
     return value
 
 

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from ..processor.errors import InvalidDataError
 from ..processor.message import Message
-from ..spec.fields import FieldError
+from ..spec.fields import FieldError, shown, type_name
 from . import validation
 from .base import Transformer
 from .jsonvalues import MISSING, encode, format_float, take_doc, to_text
@@ -151,8 +151,10 @@ class CastTransformer(Transformer):
             entry = f"{fields.at('spec')}.{key}"
             if not normalize(str(key).strip()):
                 errors.append(FieldError(entry, "spec keys must be non-empty JSONPaths"))
-            if type_ not in CASTS:
-                errors.append(FieldError(entry, f"Unsupported value: {type_!r}: supported values: "
+            if not isinstance(type_, str):  # a mapping or list is not hashable, let alone a type name
+                errors.append(FieldError(entry, f"must be a type name, got {type_name(type_)}"))
+            elif type_ not in CASTS:
+                errors.append(FieldError(entry, f"Unsupported value: {shown(type_)}: supported values: "
                                                 + ", ".join(f'"{name}"' for name in CASTS)))
         return errors
 
@@ -290,7 +292,7 @@ class TimezoneTransformer(Transformer):
         for key, required in (("timezone", True), ("sourceTimezone", False)):
             name = fields.string(key, required=required)
             if name is not None and name and parse_zone(name) is None:
-                fields.error(key, f"invalid timezone {name!r}: must be an IANA name (Europe/Moscow) "
+                fields.error(key, f"invalid timezone {shown(name)}: must be an IANA name (Europe/Moscow) "
                                   "or an offset ±HH:MM")
         validation.path_list(fields, "fields")
         fields.string("format", choices=TIMEZONE_FORMATS)

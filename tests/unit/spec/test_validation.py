@@ -147,7 +147,7 @@ BAD_SPECS: list[tuple[str, Any, str]] = [
     ("file source without path", _set("source", {"type": "file", "config": {}}), "spec.source.config.path: required"),
     ("follow stdin", _set("source", {"type": "file", "config": {"path": "-", "follow": True}}), "spec.source.config.follow: cannot follow stdin"),
     ("image pull secret without name", _set("imagePullSecrets", [{}]), "spec.imagePullSecrets[0].name: required"),
-    ("resources limits not a map", _set("resources", {"limits": "1"}), "spec.resources.limits: must be an object of strings"),
+    ("resources limits not a map", _set("resources", {"limits": "1"}), "spec.resources.limits: must be an object"),
 ]
 
 
