@@ -154,8 +154,8 @@ class KafkaBroker:
         """Controlled shutdown (SIGTERM), as when a broker is taken down."""
         self._process.stop(timeout_s=STOP_TIMEOUT_S)
 
-    def create_topic(self, name: str, partitions: int = 1) -> None:
-        new_topic = NewTopic(name, num_partitions=partitions, replication_factor=1)
+    def create_topic(self, name: str, partitions: int = 1, config: dict[str, str] | None = None) -> None:
+        new_topic = NewTopic(name, num_partitions=partitions, replication_factor=1, config=config or {})
         futures = self.admin().create_topics([new_topic], operation_timeout=TOPIC_DEADLINE_S)
         futures[name].result(timeout=TOPIC_DEADLINE_S)
 
@@ -167,10 +167,10 @@ class KafkaBroker:
         wait_until(leaders_elected, deadline_s=TOPIC_DEADLINE_S, what=f"topic {name} has leaders",
                    process=self._process)
 
-    def new_topic(self, partitions: int = 1) -> str:
+    def new_topic(self, partitions: int = 1, config: dict[str, str] | None = None) -> str:
         """Create a topic with a unique name, so tests sharing the broker do not collide."""
         name = f"test-{next(self._topic_counter)}-{uuid.uuid4().hex[:8]}"
-        self.create_topic(name, partitions)
+        self.create_topic(name, partitions, config)
         return name
 
     def close(self) -> None:
