@@ -161,11 +161,8 @@ class _StrictConstructor(SafeConstructor):
             raise ConstructorError(None, None, f"{shown(text)} is not a valid int", node.start_mark) from None
 
     def construct_yaml_float(self, node: Node) -> float:
-        text = self._scalar_text(node, "float")
-        try:
-            return super().construct_yaml_float(node)  # type: ignore[arg-type]
-        except ValueError:  # a form the grammar admits but holds no digits, e.g. ._
-            raise ConstructorError(None, None, f"{shown(text)} is not a valid float", node.start_mark) from None
+        self._scalar_text(node, "float")
+        return super().construct_yaml_float(node)  # type: ignore[arg-type]
 
 
 for _kind in ("null", "bool", "int", "float"):
@@ -397,7 +394,7 @@ def load_json_document(text: str) -> Any:
 
 def _checked_json(root: Any) -> Any:
     """``root`` with plain dicts, after checking it iteratively (no recursion on deep input)."""
-    stack: list[tuple[Any, str, int]] = [(root, "", 0)]
+    stack: list[tuple[Any, str, int]] = [(root, "", 1)]
     while stack:
         value, path, depth = stack.pop()
         shown_path = path or WHOLE_DOCUMENT
