@@ -7,7 +7,6 @@ nothing unwritten is acknowledged, so a restart reads it again.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
@@ -16,13 +15,14 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-import yaml
 from prometheus_client import CollectorRegistry
 
 from ..observability.http import HttpServer
 from ..observability.redaction import register_secrets
 from ..observability.sentry import report
 from ..spec import FieldError, SpecError, spec_from_document, validate_spec, with_defaults
+from ..spec.manifest_loader import WHOLE_DOCUMENT, ManifestError, load_single_document, read_manifest
+from ..spec.metadata import validate_metadata
 from ..spec.model import reset_requested
 from ..spec.secrets import secret_values
 from .checkpoint import CheckpointStore, CorruptCheckpointError, FileCheckpointStore, MemoryCheckpointStore
@@ -34,18 +34,19 @@ log = logging.getLogger(__name__)
 
 
 def load_spec_file(path: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The spec and manifest metadata from a JSON or YAML file holding a DataFlow or a bare spec."""
-    text = Path(path).read_text(encoding="utf-8")
+    """The spec and manifest metadata from a JSON or YAML file holding a DataFlow or a bare spec,
+    loaded as ``validate`` loads manifests (bounded; duplicate keys, NaN in JSON refused)."""
     try:
-        document = json.loads(text)
-    except ValueError:
-        try:
-            document = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise SpecError([FieldError(path, f"neither JSON nor YAML: {exc}")]) from exc
+        document = load_single_document(read_manifest(path))
+    except ManifestError as exc:
+        raise SpecError([FieldError(exc.path, exc.detail)]) from None
     spec, metadata = spec_from_document(document)
     if spec is None:
-        raise SpecError([FieldError(path, "expected a DataFlow manifest or a spec with source and sink")])
+        raise SpecError([FieldError(WHOLE_DOCUMENT, "expected a DataFlow manifest or a spec with source and sink")])
+    if isinstance(document, Mapping) and "metadata" in document:
+        errors = validate_metadata(document["metadata"], name_required=False)
+        if errors:
+            raise SpecError(errors)
     return spec, metadata
 
 
