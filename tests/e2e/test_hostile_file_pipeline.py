@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from dataflow_operator.processor.error_record import is_clean_json
 from tests.hostile.accounting import assert_exact_placement
 from tests.hostile.corpus import for_line_source
 from tests.processes import Processor, free_port
@@ -52,3 +53,29 @@ def test_from_stdin_no_good_neighbour_is_lost(tmp_path: Path) -> None:
     main = (tmp_path / "out.jsonl").read_bytes().split(b"\n")[:-1]
     errors = (tmp_path / "errors.jsonl").read_bytes().split(b"\n")[:-1]
     assert_exact_placement(corpus, "file", main, errors)
+
+
+def test_error_records_replay_into_the_original_payloads(tmp_path: Path) -> None:
+    """The replay recipe of docs/delivery.md: a DataFlow whose source is the error sink unwraps the
+    JSON originals; what was never JSON stays behind for a person."""
+    corpus = for_line_source()
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(b"".join(entry.payload + b"\n" for entry in corpus))
+    first = {
+        "source": {"type": "file", "config": {"path": str(source)}},
+        "transformations": [{"type": "cast", "config": {"spec": {"amount": "float64"}}}],
+        "sink": {"type": "file", "config": {"path": str(tmp_path / "out.jsonl")}},
+        "errors": {"type": "file", "config": {"path": str(tmp_path / "errors.jsonl")}},
+    }
+    assert Processor(tmp_path, first, name="first").start().wait(120) == 0
+    replay = {
+        "source": {"type": "file", "config": {"path": str(tmp_path / "errors.jsonl")}},
+        "transformations": [{"type": "filter", "config": {"condition": "$.original_message"}},
+                            {"type": "extractField", "config": {"field": "original_message"}}],
+        "sink": {"type": "file", "config": {"path": str(tmp_path / "replayed.jsonl")}},
+    }
+    assert Processor(tmp_path, replay, name="replay").start().wait(120) == 0
+    replayed = [json.loads(line) for line in (tmp_path / "replayed.jsonl").read_bytes().splitlines()]
+    failed = [entry for entry in corpus if entry.placement("file") == "error"]
+    clean = [json.loads(entry.payload) for entry in failed if is_clean_json(entry.payload)]
+    assert clean and replayed == clean
