@@ -1,9 +1,17 @@
 """PostgreSQL polling source (connectors.md §2.2).
 
-Reads keyset pages ordered by ``(changeTrackingColumn, orderByColumn)``. Two positions are kept: the
-*read* position (where the next page starts, moved as rows are read) and the *acknowledged* position
-(moved only contiguously as rows are acknowledged, and the only one ever checkpointed). A row that
-is updated after it was read gets a newer change value and is read again.
+Reads keyset pages ordered by ``(changeTrackingColumn, orderByColumn)``. A row that is updated after
+it was read gets a newer change value and is read again.
+
+No row is lost to a late commit. A row whose transaction stamped its change value early and
+committed after the reader passed that value is found because each poll cycle starts at the
+*settled* position, below which no row can still appear (:mod:`.commit_horizon`), and reads
+everything above it again; rows already delivered there (by change and order value) are skipped, so
+each row is delivered once. The position checkpointed is the settled one, moved only contiguously
+as messages are acknowledged: a message's ticket carries its own position when it was settled when
+read, else the settled position of that moment; a cycle that settles rows delivered earlier issues
+a ticket of its own for the new settled position. After a restart the rows above the checkpoint are
+delivered again (at-least-once).
 
 Within a poll cycle pages follow one another until a short page; then the source sleeps
 ``pollInterval`` seconds. ``readBatchSize`` caps each page (0: pages of :data:`DEFAULT_PAGE_SIZE`,
@@ -25,6 +33,7 @@ from ...processor.message import Message
 from ...processor.positions import ContiguousTracker
 from ..base import ConnectorContext, Source
 from . import source_sql
+from .commit_horizon import CommitHorizon, HorizonKind, Observation
 from .connection import connect, connection_string, describe_connection, table_identifier
 from .keyset import CHECKPOINT_KEY, Keyset, position_value
 
@@ -35,6 +44,10 @@ DEFAULT_PAGE_SIZE = 1000
 CHUNK_SIZE = 500
 MAX_RECONNECT_DELAY = 30.0
 _TIME_TYPES = frozenset(psycopg.adapters.types[name].oid for name in ("date", "timestamp", "timestamptz"))
+_SEQUENCE_TYPES = frozenset(psycopg.adapters.types[name].oid for name in ("int2", "int4", "int8", "numeric"))
+#: Rows above the settled position remembered as delivered; beyond this a warning says what holds
+#: the horizon back (a long transaction makes every poll read its whole window again).
+WINDOW_WARNING_ROWS = 100_000
 
 
 class PostgreSQLSource(Source):
@@ -59,8 +72,12 @@ class PostgreSQLSource(Source):
         self._checkpointer = Checkpointer(context.checkpoints, CHECKPOINT_KEY,
                                           save_interval=context.settings.checkpoint_save_interval,
                                           sync_on_ack=context.settings.checkpoint_sync_on_ack)
-        self._tracker: ContiguousTracker[Keyset] = ContiguousTracker()
-        self._read_position: Keyset | None = None
+        self._tracker: ContiguousTracker[Keyset | None] = ContiguousTracker()
+        self._settled: Keyset | None = None  # every row at or below it is delivered and final
+        self._delivered: set[tuple[Any, Any]] = set()  # keys of rows above it already delivered
+        self._largest_read: Any = None  # the largest change value read (sequence horizons)
+        self._horizon = CommitHorizon("none")
+        self._warned_unseen = False
         self._closed = False
 
     @property
@@ -76,7 +93,7 @@ class PostgreSQLSource(Source):
         saved = self._checkpointer.load()
         if saved and self._tracked:
             try:
-                self._read_position = Keyset.loads(saved)
+                self._settled = Keyset.loads(saved)
             except ValueError as exc:
                 raise ClassifiedError(f"checkpoint {CHECKPOINT_KEY!r}: {exc}", "invalid_data") from exc
             log.info("resuming %s after %s", self._label, saved)
@@ -118,6 +135,12 @@ class PostgreSQLSource(Source):
                 f"changeTrackingDelay needs a date or timestamp changeTrackingColumn; {self._change_column!r} of "
                 f"{self._label} is {type_name.name if type_name else 'another type'}", "invalid_data")
         self._order_present = self._order_column in columns
+        if self._tracked and self._horizon.kind == "none":  # kept across reconnects
+            self._horizon = CommitHorizon(_horizon_kind(types[self._change_column]))
+            if self._horizon.kind == "none":
+                log.warning("%s: rows of transactions that commit late may be missed: the change-tracking column %r "
+                            "is neither a date/timestamp nor a sequence-valued number (changeTrackingDelay is the "
+                            "only margin)", self._label, self._change_column)
         self._query = source_sql.PollQuery(source, self._change_column, self._order_column,
                                            insert_flag={"created_at", "updated_at"} <= columns,
                                            delay_seconds=self._delay)
@@ -155,21 +178,64 @@ class PostgreSQLSource(Source):
             self._sleep(self._poll_interval)
 
     def _read_cycle(self) -> Iterator[list[Message]]:
-        """Pages until one comes back short."""
+        """From the settled position, pages until one comes back short."""
         conn, query = self._require()
+        self._observe(conn)
+        position = self._settled
+        sequence = self._horizon.kind == "sequence"
+        above: set[tuple[Any, Any]] = set()  # keys read this cycle that are not settled yet
         while not self.context.stop.is_set():
-            statement, params = query.page(self._read_position, self._page_size)
+            statement, params = query.page(position, self._page_size)
             rows = conn.execute(statement, params).fetchall()
             self._flush_if_due()  # a long catch-up never reaches the sleep between cycles
-            for start in range(0, len(rows), CHUNK_SIZE):
-                yield [self._tracked_message(row) for row in rows[start:start + CHUNK_SIZE]]
+            messages: list[Message] = []
+            settled = self._settled
+            for row in rows:
+                position = Keyset.of_row(row[1], row[2])
+                key = (position.change, position.order)
+                if self._horizon.settled(row[1]):
+                    settled = position
+                else:
+                    above.add(key)
+                if sequence and (self._largest_read is None or row[1] > self._largest_read):
+                    self._largest_read = row[1]
+                if key not in self._delivered:
+                    self._delivered.add(key)
+                    messages.append(self._tracked_message(row, position, settled))
+            for start in range(0, len(messages), CHUNK_SIZE):
+                yield messages[start:start + CHUNK_SIZE]
+            self._settle(settled)
             if len(rows) < self._page_size:
+                self._delivered = above  # what was delivered and is now settled, or gone, is not read again
+                if len(above) > WINDOW_WARNING_ROWS:
+                    log.warning("%s: %d rows above the settled position are read again every poll; a long-running "
+                                "transaction in the database holds it back", self._label, len(above))
                 return
 
-    def _tracked_message(self, row: tuple[Any, ...]) -> Message:
-        position = Keyset.of_row(row[1], row[2])
-        self._read_position = position
-        ticket = self._tracker.issue(position)
+    def _observe(self, conn: psycopg.Connection[Any]) -> None:
+        if self._horizon.kind == "none":
+            return
+        rows = conn.execute(source_sql.RUNNING_TRANSACTIONS).fetchall()
+        self._horizon.observe(Observation(rows[0][0], {row[1]: row[2] for row in rows if row[1] is not None}),
+                              self._largest_read)
+        if self._horizon.unseen_starts and not self._warned_unseen:
+            self._warned_unseen = True
+            log.warning("%s: this role cannot see when other roles' transactions started (grant it pg_read_all_stats); "
+                        "late commits are still read, but rows settle only a poll later, and not while a "
+                        "transaction that was running before the source started is still open", self._label)
+
+    def _settle(self, settled: Keyset | None) -> None:
+        """Moves the settled position, with a ticket of its own: the checkpoint follows it once every
+        message delivered before is acknowledged."""
+        if settled is None or settled == self._settled:
+            return
+        self._settled = settled
+        self._ack(self._tracker.issue(settled))()
+
+    def _tracked_message(self, row: tuple[Any, ...], position: Keyset, settled: Keyset | None) -> Message:
+        # Acknowledged, this message vouches for the rows up to its own position when it is settled,
+        # else only up to the settled position of now.
+        ticket = self._tracker.issue(position if settled == position else settled)
         metadata = {"table": self._label, "operation": _operation(row, 3), "id": position_value(row[2])}
         return Message(data=row[0].encode("utf-8"), metadata=metadata, ack=self._ack(ticket))
 
@@ -242,6 +308,12 @@ class PostgreSQLSource(Source):
         if self._conn is None or self._query is None:
             raise psycopg.OperationalError("not connected")
         return self._conn, self._query
+
+
+def _horizon_kind(type_oid: int) -> HorizonKind:
+    if type_oid in _TIME_TYPES:
+        return "time"
+    return "sequence" if type_oid in _SEQUENCE_TYPES else "none"
 
 
 def _operation(row: tuple[Any, ...], flag_index: int) -> str:

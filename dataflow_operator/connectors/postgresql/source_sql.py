@@ -13,11 +13,13 @@ columns are embedded as JSON, timestamps are ISO 8601 (with offset for ``timesta
 is its hex text (``"\\x0102"``). Rows whose tracking columns are NULL cannot be positioned and are
 never read: those columns should be NOT NULL.
 
-The last condition is ``changeTrackingDelay``. Without it a row can be missed for good: a transaction
-that sets ``updated_at = now()`` (its *start* time) and commits after the reader has passed that time
-leaves its row behind the checkpoint. Reading only rows whose change time is at least the delay old
-gives such transactions that long to commit (Kafka Connect's JDBC source calls it
-``timestamp.delay.interval.ms``).
+Pages start at the *settled* position: every row at or below it is delivered and final (see
+:mod:`.commit_horizon`). Rows above it are read again each poll cycle, so a row whose transaction
+stamped it early and committed late is still found; rows delivered before are skipped by the source.
+
+The last condition is ``changeTrackingDelay``, an extra margin for what the horizon cannot see (values
+stamped by a client's clock): rows are read only once their change time is at least the delay old
+(Kafka Connect's JDBC source calls it ``timestamp.delay.interval.ms``).
 """
 
 from __future__ import annotations
@@ -62,6 +64,23 @@ class PollQuery:
         return query.format(columns=sql.SQL(", ").join(columns), source=self.source,
                             conditions=sql.SQL(" AND ").join(conditions), ct=ct, ob=ob,
                             limit=sql.Literal(limit)), params
+
+
+#: The running transactions of this database (other than the source's own): each holds a lock on its
+#: virtual transaction id, visible to every role; its start only to roles that may see the session
+#: (NULL otherwise). A session this role may see that shows no transaction ended it between reading
+#: the locks and the sessions. Autovacuum workers write no rows. Prepared transactions have no session.
+RUNNING_TRANSACTIONS = sql.SQL("""
+SELECT statement_timestamp(), 'v' || l.virtualtransaction, a.xact_start
+FROM pg_locks AS l JOIN pg_stat_activity AS a ON a.pid = l.pid
+WHERE l.locktype = 'virtualxid' AND l.granted AND l.virtualxid = l.virtualtransaction
+  AND l.pid <> pg_backend_pid() AND a.datname = current_database()
+  AND a.backend_type IS DISTINCT FROM 'autovacuum worker' AND (a.xact_start IS NOT NULL OR a.state IS NULL)
+UNION ALL
+SELECT statement_timestamp(), 'p' || p.gid, NULL FROM pg_prepared_xacts AS p WHERE p.database = current_database()
+UNION ALL
+SELECT statement_timestamp(), NULL, NULL
+""")
 
 
 def user_query(text: str) -> sql.Composable:
