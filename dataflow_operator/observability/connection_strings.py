@@ -24,18 +24,19 @@ scrubs them all; over-scrubbing a log line costs a little reading, a leak costs 
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 from urllib.parse import parse_qs, unquote, urlsplit
 
 #: Shorter pieces of a password are not registered on their own: they would scrub common words
 #: from every line, and three characters of a password do not give it away.
 MIN_FRAGMENT = 4
-#: Beyond this many pieces, only single pieces, prefixes and suffixes are registered (every run
-#: would be quadratic in the length of a pathological value).
-_MAX_PIECES_FOR_ALL_RUNS = 32
+#: Beyond this many piece boundaries, only single pieces, prefixes and suffixes are registered
+#: (every run would be quadratic in the length of a pathological value).
+_MAX_BOUNDS_FOR_ALL_RUNS = 64
 _SECRET_KEYWORDS = frozenset({"password", "sslpassword", "oauth_client_secret", "scram_client_key",
                               "scram_server_key"})
-_PIECE = re.compile(r"[^@:/?#&=,;\[\]\s'\"\\]+")
+_DELIMITER = re.compile(r"[@:/?#&=,;\[\]\s'\"\\]")
 _PASSWORD_ASSIGNMENT = re.compile(r"(?:^|(?<=[\s?&]))(?:ssl)?password\s*=\s*", re.IGNORECASE)
 
 
@@ -118,7 +119,8 @@ def _raw_assignments(dsn: str) -> tuple[set[str], set[str]]:
             continue
         values.add(_quoted_value(rest[1:]) if rest.startswith("'") else re.split(r"\s", rest, maxsplit=1)[0])
         following = _next_keyword().search(rest)
-        tails.add(rest[: following.start()] if following else rest)
+        tail = rest[: following.start()] if following else rest
+        tails.update((tail, tail[1:]) if tail.startswith("'") else (tail,))
     return values, tails
 
 
@@ -136,11 +138,14 @@ def _quoted_value(text: str) -> str:
 
 
 def _runs(value: str) -> set[str]:
-    """Substrings of ``value`` that begin and end at piece boundaries, at least MIN_FRAGMENT long."""
-    spans = [match.span() for match in _PIECE.finditer(value)]
-    if len(spans) <= _MAX_PIECES_FOR_ALL_RUNS:
-        runs = {value[start:end] for i, (start, _) in enumerate(spans) for (_, end) in spans[i:]}
+    """Substrings of ``value`` at least MIN_FRAGMENT long that begin and end next to a delimiter or
+    at an end of ``value``, with or without the delimiter itself (libpq splits a URI at ``/`` but
+    keeps a quote, and the key=value form the other way round)."""
+    delimiters = [match.start() for match in _DELIMITER.finditer(value)]
+    bounds = sorted({0, len(value)} | {i for d in delimiters for i in (d, d + 1)})
+    if len(bounds) <= _MAX_BOUNDS_FOR_ALL_RUNS:
+        runs = {value[start:end] for i, start in enumerate(bounds) for end in bounds[i + 1:]}
     else:
-        runs = {value[start:end] for start, end in spans}
-        runs |= {value[start:] for start, _ in spans} | {value[:end] for _, end in spans}
+        runs = {value[start:] for start in bounds} | {value[:end] for end in bounds}
+        runs |= {value[start:end] for start, end in itertools.pairwise(bounds)}
     return {run for run in runs if len(run) >= MIN_FRAGMENT}

@@ -32,9 +32,10 @@ _END = ""  # the key that marks "a value ends here" in a trie node (characters a
 
 
 def _quoted_forms(value: str) -> set[str]:
-    """``value`` and the forms in which code commonly quotes it."""
+    """``value`` and the forms in which code commonly quotes it. ``repr`` escapes a ``'`` only in a
+    string that also holds a ``"``, so both of its forms are taken."""
     forms = {value, json.dumps(value, ensure_ascii=False)[1:-1], json.dumps(value)[1:-1], repr(value)[1:-1],
-             quote(value, safe=""), quote_plus(value, safe=""), quote(value)}
+             repr(value + '"')[1:-2], quote(value, safe=""), quote_plus(value, safe=""), quote(value)}
     return {form for form in forms if form.strip()}
 
 

@@ -3,12 +3,13 @@
 A leak is any piece of four or more characters of the password — as written, percent-decoded or
 percent-encoded — in the output. A piece that the same output shows when the password is an
 unrelated placeholder (a port number, ``[REDACTED]``, a word of the message) proves nothing and is
-left out: pass that output as ``control``.
+left out: pass that output as ``control`` (made with :func:`placeholder_for`).
 """
 
 from __future__ import annotations
 
 import json
+import string
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import quote, unquote
@@ -54,9 +55,14 @@ def json_log_text(stream_text: str) -> str:
 
 
 def placeholder_for(password: str) -> str:
-    """A password of the same length sharing no character with ``password``."""
+    """A password of the same shape sharing no word with ``password``: delimiters and the two hex
+    digits after a ``%`` are kept, so that the control parses (or fails to parse) the same way."""
     char = next(c for c in "ЖЮЯ" if c not in password)
-    return char * len(password)
+    kept = []
+    for index, c in enumerate(password):
+        escape = c in string.hexdigits and "%" in password[max(index - 2, 0):index]
+        kept.append(c if c in HOSTILE_CHARACTERS or escape else char)
+    return "".join(kept)
 
 
 @dataclass(frozen=True)
@@ -84,7 +90,13 @@ SHAPES = (
           lambda p, port: f"host=127.0.0.1 port={port} user=app dbname=db password='{p}", False),
 )
 
-passwords = st.text(
-    alphabet=st.one_of(st.sampled_from(HOSTILE_CHARACTERS), st.characters(codec="utf-8")),
-    min_size=FRAGMENT, max_size=24,
+# Any text, and words long enough to leak joined by delimiters, which is what makes libpq split a
+# password into a host, a port or a parameter of its own.
+passwords = st.one_of(
+    st.text(alphabet=st.one_of(st.sampled_from(HOSTILE_CHARACTERS), st.characters(codec="utf-8")),
+            min_size=FRAGMENT, max_size=24),
+    st.builds(lambda words, separators: "".join(w + s for w, s in zip(words, separators, strict=False)) + words[-1],
+              st.lists(st.text(alphabet=st.characters(codec="utf-8", categories=("L", "N")), min_size=FRAGMENT,
+                               max_size=8), min_size=2, max_size=4),
+              st.lists(st.sampled_from(HOSTILE_CHARACTERS), min_size=3, max_size=3)),
 ).filter(lambda p: p.strip() != "")
