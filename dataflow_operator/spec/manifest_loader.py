@@ -9,9 +9,10 @@ this loader adds:
   document is a few hundred bytes, uses 90 aliases and expands to 10^9 nodes; PyYAML builds it
   shared, but the first ``repr`` or ``json.dumps`` of it expands it all.
 - strictness where YAML is lenient: a duplicate key is an error (PyYAML keeps the last one
-  silently); a tagged scalar must match its tag (``!!int 1.5`` raised a bare ValueError); only
-  the JSON data model is built (``!!binary``, ``!!set``, ``!!timestamp`` ... are refused), and an
-  unquoted timestamp stays a string, as Kubernetes' YAML reader (sigs.k8s.io/yaml) keeps it.
+  silently), and so is a key that is not a string (``on:`` is True in YAML 1.1); a tagged scalar
+  must match its tag (``!!int 1.5`` raised a bare ValueError); only the JSON data model is built
+  (``!!binary``, ``!!set``, ``!!timestamp`` ... are refused), and an unquoted timestamp stays a
+  string, as Kubernetes' YAML reader (sigs.k8s.io/yaml) keeps it.
 - every failure as a :class:`ManifestError` naming the document, the field path and the line.
 
 Libyaml's C parser produces the events when PyYAML has it; the composer, where the limits are
@@ -183,7 +184,7 @@ class _LimitedComposer(Composer):
         self.document_index = -1
         self.paths: list[str] = []
         self.node_paths: dict[Node, str] = {}
-        self._mapping_keys: list[dict[Any, int]] = []
+        self._mapping_keys: list[dict[str, int]] = []
         self._aliases = 0
         self._expanded = 0
         self._anchored_sizes: dict[Node, int] = {}
@@ -249,9 +250,12 @@ class _LimitedComposer(Composer):
     def _check_duplicate(self, key_node: ScalarNode, path: str) -> None:
         if key_node.tag == _MERGE_TAG:
             return
-        key = self.construct_object(key_node)
+        key = self.construct_object(key_node, deep=True)  # deep: no generator left for later
         seen = self._mapping_keys[-1]
         line = key_node.start_mark.line + 1
+        if not isinstance(key, str):  # JSON has no other keys; `on:` would be True, `1:` an int
+            raise ManifestError(path, f"key {key_node.value!r} must be a string (quote it)", self.document_index,
+                                line, key_node.start_mark.column + 1)
         if key in seen:
             raise ManifestError(path, f"duplicate key {shown(str(key))} (first at line {seen[key]})",
                                 self.document_index, line, key_node.start_mark.column + 1)

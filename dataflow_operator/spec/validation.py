@@ -48,6 +48,8 @@ def validate_spec(spec: Any, path: str = "spec") -> list[FieldError]:
     _validate_transformations(spec.get("transformations"), f.at("transformations"), errors)
 
     source_type = spec["source"].get("type") if isinstance(spec.get("source"), Mapping) else None
+    if not isinstance(source_type, str):
+        source_type = None  # reported with the source; a list would not even be hashable below
     replicas = f.integer("replicas", 1, minimum=1)
     if replicas is not None and replicas > 1 and source_type != "kafka":
         f.error("replicas", f"must be 1 for a {source_type} source (only kafka sources may scale out)")

@@ -39,7 +39,8 @@ def path(fields: Fields, key: str, *, required: bool = True) -> str | None:
 def path_list(fields: Fields, key: str) -> list[str]:
     """``key`` must be a non-empty list of non-empty paths."""
     values = fields.string_list(key, required=True)
-    for index, value in enumerate(fields.config.get(key) or []):
+    raw = fields.config.get(key)
+    for index, value in enumerate(raw if isinstance(raw, list) else ()):  # a non-list is reported above
         if isinstance(value, str) and value.strip() and not normalize(value.strip()):
             fields.errors.append(FieldError(f"{fields.at(key)}[{index}]",
                                             "must name a field (empty after removing the $ prefix)"))

@@ -80,8 +80,14 @@ def test_duplicate_keys_name_the_path_and_both_lines() -> None:
 
 
 def test_keys_are_compared_as_values() -> None:
-    assert "duplicate key" in failure("a:\n  1: x\n  0x1: y\n").message
     assert "duplicate key" in failure('a: {b: 1, "b": 2}\n').message
+
+
+@pytest.mark.parametrize("key", ["on", "1", "null", "1.5"])
+def test_keys_must_be_strings(key: str) -> None:
+    error = failure(f"a:\n  {key}: x\n")
+    assert (error.path, error.line) == (f"a.{key}", 2) and "must be a string" in error.message
+    assert load(f"a:\n  '{key}': x\n") == [{"a": {key: "x"}}]
 
 
 def test_merge_keys_override_without_being_duplicates() -> None:
