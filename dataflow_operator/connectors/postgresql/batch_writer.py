@@ -5,10 +5,9 @@ Order is kept: the batch is cut into runs of writes and runs of deletes. Upserts
 the n-th occurrence of a key goes into wave n, and waves run in order — the same result as applying
 the messages one by one, with every message really applied.
 
-A statement that fails on its data (SQLSTATE classes 21, 22, 23, 54, P0: cardinality, data,
-integrity, limits, trigger RAISE) is retried on halves, each in a savepoint, down to single rows:
-``k`` bad rows among ``n`` cost about ``2k·log2(n)`` extra statements, and every good row is written
-in the same transaction. Any other error aborts the batch.
+A statement that fails on a row's data (:func:`.server_errors.is_row_level`) is retried on halves,
+each in a savepoint, down to single rows: ``k`` bad rows among ``n`` cost about ``2k·log2(n)`` extra
+statements, and every good row is written in the same transaction. Any other error aborts the batch.
 """
 
 from __future__ import annotations
@@ -27,12 +26,12 @@ from . import sink_sql
 from .copy_format import copy_text
 from .payloads import Row, key_text
 from .schema import TableInfo
+from .server_errors import is_row_level, row_error
 
 #: Rows up to this many bytes go in one INSERT with the rows as a JSON array parameter: measured
 #: ~35 % faster than COPY into the stage plus INSERT … SELECT (bench/bench_postgresql_sink.py). Larger
 #: groups stream through COPY, so no single value grows without bound.
 PARAMETER_MAX_BYTES = 4 * 1024 * 1024
-_ROW_LEVEL_CLASSES = ("21", "22", "23", "54", "P0")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,20 +41,6 @@ class WritePlan:
     conflict: sink_sql.Conflict
     key: tuple[str, ...]  # for deletes (and upsert waves); empty when the table has none
     soft_delete_column: str | None
-
-
-def row_error(exc: psycopg.Error) -> ClassifiedError:
-    """The per-row error: class 23 is a constraint violation, the rest of the row-level classes are
-    data the table cannot take."""
-    state = exc.sqlstate or ""
-    error_type = "constraint_violation" if state.startswith("23") else "invalid_data"
-    # The primary message names the constraint or the problem; the server's DETAIL quotes row values
-    # ("Failing row contains ..."), which would carry payload data into logs, so it is left out.
-    return ClassifiedError(f"{exc.diag.message_primary or type(exc).__name__} [SQLSTATE {state}]", error_type)
-
-
-def is_row_level(exc: psycopg.Error) -> bool:
-    return (exc.sqlstate or "").startswith(_ROW_LEVEL_CLASSES)
 
 
 class BatchWriter:
@@ -139,7 +124,7 @@ class BatchWriter:
         try:
             with self.conn.transaction():  # a savepoint inside the batch transaction
                 write(rows)
-        except psycopg.Error as exc:
+        except (psycopg.Error, UnicodeEncodeError) as exc:
             if not is_row_level(exc):
                 raise
             del self.failures[failures_before:]  # the part is retried; its own reports go again

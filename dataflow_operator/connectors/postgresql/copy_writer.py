@@ -26,10 +26,10 @@ from ...processor.errors import InvalidDataError
 from ...processor.message import Message
 from ..base import WriteFailure
 from . import sink_sql
-from .batch_writer import is_row_level
 from .copy_format import CopyLine, NotCopyableError
 from .payloads import PayloadShape, Row, parse_payload
 from .schema import TableInfo
+from .server_errors import is_row_level
 
 #: About 8 KB per write. With psycopg's own 32 KiB buffering the client waited ~1.65 ms per 1000-row
 #: batch for the server to finish after the last row; with 8 KB chunks ~1.07 ms.

@@ -99,6 +99,27 @@ def describe_table(conn: psycopg.Connection[Any], table: sql.Identifier) -> Tabl
     return TableInfo(columns, primary_key, bool(unique and unique[0]), bool(copy_target and copy_target[0]))
 
 
+#: PostgreSQL truncates longer identifiers (NAMEDATALEN - 1 bytes), so a longer key would name
+#: another column than the one created for it.
+MAX_NAME_BYTES = 63
+
+
+def column_name_problem(name: str) -> str | None:
+    """Why a payload key cannot name a new column, or None when it can."""
+    shown = repr(name[:MAX_NAME_BYTES + 1])
+    if not name:
+        return "an empty key cannot name a column"
+    if "\x00" in name:
+        return f"key {shown} cannot name a column: it contains NUL"
+    try:
+        encoded = name.encode("utf-8")
+    except UnicodeEncodeError:
+        return f"key {shown} cannot name a column: it is not valid Unicode (a lone surrogate)"
+    if len(encoded) > MAX_NAME_BYTES:
+        return f"key {shown}… cannot name a column: longer than {MAX_NAME_BYTES} bytes"
+    return None
+
+
 def infer_column_types(rows: Iterable[Mapping[str, Any]]) -> dict[str, str]:
     """Column name → SQL type, in order of first appearance (see the module table)."""
     kinds: dict[str, set[str]] = {}

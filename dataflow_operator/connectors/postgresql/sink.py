@@ -1,9 +1,12 @@
 """PostgreSQL sink (connectors.md §2.2): each batch is one transaction (:mod:`.batch_writer`).
 
-Messages that cannot become rows (not JSON, not an object, columns the table lacks) and rows the
-database refuses are reported one by one, so exactly those reach the error sink. A lost connection
-is re-opened and the batch written again (at-least-once: a batch whose COMMIT was in flight may be
-written twice, which ON CONFLICT absorbs when the table has a key).
+Messages that cannot become rows (not JSON, not an object, nested too deep, columns the table lacks)
+and rows the database refuses are reported one by one, so exactly those reach the error sink; no
+exception from one message's data leaves :meth:`PostgreSQLSink.write`. A lost connection is re-opened
+and the batch written again (at-least-once: a batch whose COMMIT was in flight may be written twice,
+which ON CONFLICT absorbs when the table has a key). What does raise is about the environment
+(:mod:`.server_errors`): a table dropped, or a column of it dropped, while the sink runs is one of
+those, not bad data.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Any, ClassVar, TypeVar
 
 import psycopg
 
-from ...processor.errors import ClassifiedError, InvalidDataError, classify
+from ...processor.errors import ClassifiedError, EnvironmentalError, InvalidDataError
 from ...processor.message import Message
 from ..base import BatchLimits, ConnectorContext, Sink, WriteFailure
 from . import sink_sql
@@ -23,7 +26,8 @@ from .batch_writer import BatchWriter, WritePlan
 from .connection import connect, connection_string, describe_connection, table_identifier
 from .copy_writer import CopyAbandonedError, copy_batch
 from .payloads import RAW_DATA_COLUMN, PayloadShape, Row, parse_payload
-from .schema import TableInfo, describe_table, infer_column_types, metadata_column_type
+from .schema import TableInfo, column_name_problem, describe_table, infer_column_types, metadata_column_type
+from .server_errors import environmental_error
 
 log = logging.getLogger(__name__)
 _Items = TypeVar("_Items", list[Message], list[Row])
@@ -61,6 +65,7 @@ class PostgreSQLSink(Sink):
         self._timeout = config.get("connectionTimeout")
         self._conn: psycopg.Connection[Any] | None = None
         self._info: TableInfo | None = None
+        self._columns_seen: set[str] = set()  # every column the table had while this sink ran
         self._stage_ready = False
         self._copy_pause = 0  # batches left before COPY is offered again
         self._warned_columns: set[str] = set()
@@ -73,7 +78,7 @@ class PostgreSQLSink(Sink):
         if self._info is None and self._auto_create and self._shape.raw_mode and not self._shape.flatten_metadata:
             for statement in sink_sql.create_raw_table(self._table):
                 conn.execute(statement)
-            self._info = describe_table(conn, self._table)
+            self._describe(conn)
         if self._info is None and not self._auto_create:
             raise ClassifiedError(f"table {self._table_name!r} does not exist (set autoCreateTable to create it)",
                                   "invalid_data")
@@ -87,9 +92,14 @@ class PostgreSQLSink(Sink):
         conn = connect(self._dsn, timeout=self._timeout)
         self._conn = conn
         self._stage_ready = False
-        self._info = describe_table(conn, self._table)
+        self._describe(conn)
         self.context.metrics.set_connected(True)
         return conn
+
+    def _describe(self, conn: psycopg.Connection[Any]) -> None:
+        self._info = describe_table(conn, self._table)
+        if self._info is not None:
+            self._columns_seen.update(self._info.columns)
 
     def batch_limits(self) -> BatchLimits:
         batch_size = int(self.config.get("batchSize", 1))
@@ -160,7 +170,7 @@ class PostgreSQLSink(Sink):
                 return write(conn, items)
             except (psycopg.OperationalError, psycopg.InterfaceError, ClassifiedError) as exc:
                 if not self._connection_lost(exc) or attempt == len(RECONNECT_DELAYS):
-                    raise _classified(exc) from exc
+                    raise environmental_error(exc) from exc
                 self.context.metrics.error("write", "connection_error")
                 self.context.metrics.set_connected(False)
                 log.warning("postgresql sink %s lost its connection (%s); reconnecting", self._table_name, exc)
@@ -168,7 +178,7 @@ class PostgreSQLSink(Sink):
             except psycopg.Error as exc:
                 if isinstance(exc, (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn)):
                     self._info = None  # the table changed under us: look again next time
-                raise _classified(exc) from exc
+                raise environmental_error(exc) from exc
         raise AssertionError("unreachable")
 
     def _connection_lost(self, exc: BaseException) -> bool:
@@ -194,26 +204,35 @@ class PostgreSQLSink(Sink):
         """Creates or widens the table when ``autoCreateTable`` allows; rows that still name
         columns the table lacks are refused (or, for flattened metadata, lose those columns)."""
         if self._info is None:
-            self._info = describe_table(conn, self._table)
+            self._describe(conn)
+        refused: list[WriteFailure] = []
         if self._info is None:
-            if not self._auto_create:
-                raise ClassifiedError(f"table {self._table_name!r} does not exist", "invalid_data")
-            self._create_table(conn, rows)
-        assert self._info is not None
+            if not self._auto_create or self._columns_seen:
+                # Gone while the sink ran (or never there): the environment's state, not the data's.
+                raise EnvironmentalError(f"table {self._table_name!r} does not exist", "transient")
+            rows, refused = _named_properly(rows)
+            rows, refused = self._create_table(conn, rows, refused)
+            if self._info is None:
+                return [], refused
         known = self._info.columns
         signatures = {tuple(row.values) for row in rows}  # rows usually share a handful of key sets
         new_keys = {key for signature in signatures for key in signature if key not in known}
+        dropped = sorted(new_keys & self._columns_seen)
+        if dropped:
+            raise EnvironmentalError(f"column(s) {', '.join(dropped)} of table {self._table_name!r} were dropped "
+                                     f"while the sink ran", "transient")
         if new_keys and self._auto_create and not self._shape.raw_mode:
+            rows, refused = _named_properly(rows, refused)
             types = infer_column_types({k: v for k, v in row.values.items() if k in new_keys} for row in rows)
-            conn.execute(sink_sql.add_columns(self._table, list(types.items())))
-            log.info("added columns to %s: %s", self._table_name, ", ".join(types))
-            self._info = describe_table(conn, self._table)
-            assert self._info is not None
-            known = self._info.columns
+            if types:
+                conn.execute(sink_sql.add_columns(self._table, list(types.items())))
+                log.info("added columns to %s: %s", self._table_name, ", ".join(types))
+                self._describe(conn)
+                assert self._info is not None
+                known = self._info.columns
         if all(key in known for key in new_keys):
-            return rows, []
+            return rows, refused
         writable: list[Row] = []
-        refused: list[WriteFailure] = []
         for row in rows:
             unknown = [key for key in row.values if key not in known]
             if unknown and self._shape.flatten_metadata:
@@ -226,7 +245,10 @@ class PostgreSQLSink(Sink):
                 writable.append(row)
         return writable, refused
 
-    def _create_table(self, conn: psycopg.Connection[Any], rows: list[Row]) -> None:
+    def _create_table(self, conn: psycopg.Connection[Any], rows: list[Row],
+                      refused: list[WriteFailure]) -> tuple[list[Row], list[WriteFailure]]:
+        """Creates the table from the first batch's rows; rows without the key columns are refused
+        (and when none has them, nothing is created)."""
         if self._shape.flatten_metadata:
             columns = [("id", "BIGSERIAL"), (RAW_DATA_COLUMN, "JSONB")]
             seen = {RAW_DATA_COLUMN}
@@ -245,13 +267,20 @@ class PostgreSQLSink(Sink):
             primary_key = self._conflict_key
             if self._upsert and not primary_key:
                 primary_key = (DEFAULT_CONFLICT_KEY,)
-            missing = [c for c in primary_key if c not in types]
-            if missing:
-                raise ClassifiedError(f"cannot create {self._table_name}: key column(s) {', '.join(missing)} "
-                                      f"are not in the first batch", "invalid_data")
+            keyed = [row for row in rows if all(row.values.get(c) is not None for c in primary_key)]
+            if len(keyed) < len(rows):
+                kept = {id(row) for row in keyed}
+                refused = refused + [WriteFailure(row.message, InvalidDataError(
+                    f"cannot create table {self._table_name} from a row without its key column(s) "
+                    f"{', '.join(primary_key)}")) for row in rows if id(row) not in kept]
+                rows = keyed
+                if not rows:
+                    return rows, refused
+                columns = list(infer_column_types(row.values for row in rows).items())
         conn.execute(sink_sql.create_table(self._table, columns, primary_key))
         log.info("created table %s (%s)", self._table_name, ", ".join(f"{n} {t}" for n, t in columns))
-        self._info = describe_table(conn, self._table)
+        self._describe(conn)
+        return rows, refused
 
     def _warn_skipped(self, columns: list[str]) -> None:
         fresh = [c for c in columns if c not in self._warned_columns]
@@ -267,13 +296,15 @@ def _split_key(value: Any) -> tuple[str, ...]:
     return tuple(part.strip() for part in str(value).split(",") if part.strip())
 
 
-def _classified(exc: BaseException) -> ClassifiedError:
-    if isinstance(exc, ClassifiedError):
-        return exc
-    error_type = classify(exc)
-    if error_type == "unknown" and isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)):
-        error_type = "connection_error"
-    if isinstance(exc, psycopg.Error) and exc.sqlstate:
-        # The primary message only: the server's DETAIL may quote row values (payload data).
-        return ClassifiedError(f"{exc.diag.message_primary} [SQLSTATE {exc.sqlstate}]", error_type)
-    return ClassifiedError(str(exc), error_type)
+def _named_properly(rows: list[Row], refused: list[WriteFailure] | None = None) -> tuple[list[Row], list[WriteFailure]]:
+    """Before columns are created from the rows' keys: rows with a key that cannot name a column are
+    refused, so one message cannot fail the CREATE or ALTER of the whole batch."""
+    good: list[Row] = []
+    refused = list(refused or [])
+    for row in rows:
+        problem = next((p for p in map(column_name_problem, row.values) if p is not None), None)
+        if problem is None:
+            good.append(row)
+        else:
+            refused.append(WriteFailure(row.message, InvalidDataError(problem)))
+    return good, refused
