@@ -64,14 +64,17 @@ class Processor:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def start(self) -> Processor:
+    def start(self, preexec_fn: Callable[[], None] | None = None) -> Processor:
+        """``preexec_fn`` runs in the forked child before exec (e.g. to set a resource limit): keep it to
+        plain system calls, as other threads' locks are not safe to take there."""
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
         self.process = subprocess.Popen(
             [sys.executable, "-m", "dataflow_operator", "processor", "--spec-path", str(self.spec_path),
              "--namespace", self.namespace, "--name", self.name,
              "--metrics-bind-address", f"{self.host}:{self.port}",
              "--checkpoint-dir", str(self.workdir / "checkpoints")],
-            cwd=self.workdir, stdout=log, stderr=log, env=self.env, start_new_session=True)
+            cwd=self.workdir, stdout=log, stderr=log, env=self.env, start_new_session=True,
+            preexec_fn=preexec_fn)  # noqa: PLW1509 - see the docstring
         log.close()
         return self
 
