@@ -60,12 +60,20 @@ def connection_string_secrets(dsn: str) -> set[str]:
         secrets.add(region)
         user, colon, password = region.partition(":")
         passwords.add(password if colon else user)
-    for password in passwords:
+    for password in passwords - _short_pieces(passwords):
         secrets.add(password)
         secrets.add(unquote(password))
         secrets.update(_runs(password))
         secrets.update(_runs(unquote(password)))
     return {secret for secret in secrets if secret.strip()}
+
+
+def _short_pieces(passwords: set[str]) -> set[str]:
+    """Candidates shorter than MIN_FRAGMENT inside a longer one: libpq reads ``p`` as the password
+    of ``app:p@ss…@host``, and registering ``p`` would scrub every "p" from every line. A short
+    password that is all there is (``app:pw@host``) is kept."""
+    return {short for short in passwords if len(short) < MIN_FRAGMENT
+            and any(len(other) > len(short) and short in other for other in passwords)}
 
 
 def _libpq_passwords(dsn: str) -> set[str]:

@@ -64,3 +64,9 @@ def test_paths_are_used_as_they_are() -> None:
     assert files.path_for("/etc/ssl/ca.pem") == "/etc/ssl/ca.pem"
     assert is_pem_content("  -----BEGIN PRIVATE KEY-----\n...") and not is_pem_content("/k.pem")
     files.cleanup()
+
+
+def test_a_short_piece_of_a_malformed_password_is_not_registered_on_its_own() -> None:
+    """libpq reads "p" as the password here; scrubbing every "p" would make logs unreadable."""
+    assert "p" not in connection_string_secrets("postgresql://app:p@ss?w#rd@127.0.0.1:5432/db")
+    assert "pw" in connection_string_secrets("postgresql://app:pw@127.0.0.1:5432/db")
