@@ -3,8 +3,8 @@
 Each case is a mutated manifest (:mod:`tests.fuzz.manifest_mutations`) run in this process
 through ``validate`` (stdin, strict or not) and through the processor's loader and validation,
 with its wall-clock time measured. A case fails when an exception escapes (or the validate
-command's last-resort guard answers), when an output line lacks a field path, or when it takes
-more than 10 s. The last line sums it up; the exit status is 1 when any count is not zero.
+command's last-resort guard answers, or the output cannot be written as UTF-8), when an output
+line lacks a field path, or when it takes more than 10 s. The last line sums it up; the exit status is 1 when any count is not zero.
 ``--case N`` prints case N's manifest and output instead, to reproduce one.
 """
 
@@ -58,6 +58,10 @@ def run_case(data: bytes, *, strict: bool) -> CaseOutcome:
     output = out.getvalue()
     if crash is None and INTERNAL_ERROR in output:
         crash = output
+    try:
+        output.encode("utf-8")  # what the real stdout will be asked to do
+    except UnicodeEncodeError:
+        crash = crash or traceback.format_exc()
     lines = [line for line in output.splitlines() if not SUMMARY_LINES.match(line)]
     return CaseOutcome(seconds, output, exit_code, crash,
                        [line for line in lines if not FINDING_LINE.match(line)])
