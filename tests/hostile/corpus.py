@@ -76,8 +76,9 @@ CORPUS: tuple[Hostile, ...] = (
     Hostile("escapes", b'{"k":"escapes","s":"\\"\\\\\\/\\b\\f\\n\\r\\t\\u00e9"}'),
     Hostile("control-bytes", b'{"k":"control-bytes"}\x00\x01\x1b[31m', refused_by=PG),
     Hostile("oversized", b'{"k":"oversized","s":"' + b"x" * OVERSIZED + b'"}', refused_by=_refused_by("kafka")),
-    # Only a Kafka source can carry these: a file source splits lines, and a file sink cannot write
-    # a line break inside one JSON Lines record.
+    # Only a Kafka source can carry these: a file source splits lines (and skips blank ones), and a
+    # file sink cannot write a line break inside one JSON Lines record.
+    Hostile("empty", b"", refused_by=PG),
     Hostile("pretty-printed", b'{\n  "k": "pretty-printed",\r\n  "n": 1\n}', refused_by=_refused_by("file")),
     Hostile("raw-line-break-text", b"line one\nline two", refused_by=_refused_by("file", "postgresql")),
 )
@@ -85,4 +86,4 @@ CORPUS: tuple[Hostile, ...] = (
 
 def for_line_source() -> tuple[Hostile, ...]:
     """The corpus as a JSON Lines file can carry it."""
-    return tuple(entry for entry in CORPUS if not entry.has_line_break)
+    return tuple(entry for entry in CORPUS if entry.payload.strip() and not entry.has_line_break)
