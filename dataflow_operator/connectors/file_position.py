@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 FINGERPRINT_BYTES = 4096
 
@@ -33,6 +33,13 @@ class FileIdentity:
     inode: int
     fingerprint: str
     fingerprint_length: int
+    # Everything of the checkpoint text but the offset: acks may save a position per message.
+    _text_head: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        identity = json.dumps({"path": self.path, "device": self.device, "inode": self.inode,
+                               "fingerprint": self.fingerprint, "fingerprintLength": self.fingerprint_length})
+        object.__setattr__(self, "_text_head", identity[:-1] + ', "offset": ')
 
     @classmethod
     def of(cls, path: str, fd: int) -> FileIdentity:
@@ -50,9 +57,7 @@ class FileIdentity:
         return f"{self.path} (device {self.device}, inode {self.inode})"
 
     def checkpoint(self, offset: int) -> str:
-        return json.dumps({"path": self.path, "device": self.device, "inode": self.inode,
-                           "fingerprint": self.fingerprint, "fingerprintLength": self.fingerprint_length,
-                           "offset": offset})
+        return f"{self._text_head}{offset}}}"
 
 
 @dataclass(frozen=True, slots=True)
