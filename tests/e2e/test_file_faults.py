@@ -98,8 +98,8 @@ def processors() -> Iterator[list[Processor]]:
 
 
 def run(started: list[Processor], workdir: Path, document: dict[str, Any],
-        preexec_fn: Callable[[], None] | None = None) -> Processor:
-    proc = Processor(workdir, document, name=NAME)
+        preexec_fn: Callable[[], None] | None = None, env: dict[str, str] | None = None) -> Processor:
+    proc = Processor(workdir, document, name=NAME, env=env)
     started.append(proc)
     return proc.start(preexec_fn)
 
@@ -205,15 +205,20 @@ def test_a_changed_source_path_reads_the_new_file_from_its_start(tmp_path: Path,
     assert f"does not apply to {other}" in proc.logs() and str(tmp_path / "in.jsonl") in proc.logs()
 
 
-@pytest.mark.parametrize("content", ["", '{"file": "{\\"path\\": \\"/in.js'])
+@pytest.mark.parametrize(("content", "env"), [
+    ("", None),
+    ('{"file": "{\\"path\\": \\"/in.js', None),
+    # The operator's reset token is looked up in the store before the source connects.
+    ("{", {"DATAFLOW_CHECKPOINT_RESET_TOKEN": "41"}),
+])
 def test_an_unreadable_checkpoint_stops_with_the_file_and_the_reset(tmp_path: Path, processors: list[Processor],
-                                                                     content: str) -> None:
+                                                                     content: str, env: dict[str, str] | None) -> None:
     write_input(tmp_path / "in.jsonl", 5)
     store = tmp_path / "checkpoints" / f"test-ns.{NAME}.json"
     store.parent.mkdir()
     store.write_text(content)
     main = tmp_path / "out.jsonl"
-    proc = run(processors, tmp_path, spec(tmp_path, main))
+    proc = run(processors, tmp_path, spec(tmp_path, main), env=env)
     assert proc.wait(60) == 1
     logs = proc.logs()
     assert "Traceback" not in logs
