@@ -55,6 +55,11 @@ def bind_text(value: JsonScalar) -> str:
     return str(value)
 
 
+#: What a keyset position is a position in: the table (or "query") and the two columns it orders
+#: by. A position is never applied to another table or ordering (DESIGN.md, decision 9).
+SourceIdentity = dict[str, str]
+
+
 @dataclass(frozen=True, slots=True)
 class Keyset:
     """The last position read or acknowledged. ``order`` is None for a legacy, time-only checkpoint."""
@@ -66,17 +71,25 @@ class Keyset:
     def of_row(cls, change: Any, order: Any) -> Keyset:
         return cls(position_value(change), position_value(order))
 
-    def dumps(self) -> str:
-        return json.dumps({"lastReadChangeTime": self.change, "lastReadOrderByValue": self.order})
+    def dumps(self, source: SourceIdentity) -> str:
+        return json.dumps({"source": source, "lastReadChangeTime": self.change, "lastReadOrderByValue": self.order})
 
     @classmethod
-    def loads(cls, text: str) -> Keyset:
-        """Raises ValueError for a checkpoint that is not of this source."""
-        data = json.loads(text)
+    def loads(cls, text: str) -> tuple[Keyset, SourceIdentity | None]:
+        """The position and what it is a position in (``None`` for a checkpoint written before
+        positions recorded it). Raises ValueError for a checkpoint that is not of this source."""
+        try:
+            data = json.loads(text)
+        except RecursionError:
+            raise ValueError(f"not a PostgreSQL source checkpoint: {text[:200]!r}") from None
         if not isinstance(data, dict) or data.get("lastReadChangeTime") is None:
             raise ValueError(f"not a PostgreSQL source checkpoint: {text[:200]!r}")
         change, order = data["lastReadChangeTime"], data.get("lastReadOrderByValue")
         for value in (change, order):
             if value is not None and (isinstance(value, bool) or not isinstance(value, (str, int, float))):
                 raise ValueError(f"checkpoint values must be strings or numbers: {text[:200]!r}")
-        return cls(change, order)
+        source = data.get("source")
+        if source is not None and not (isinstance(source, dict)
+                                       and all(isinstance(v, str) for v in source.values())):
+            raise ValueError(f"checkpoint source must be an object of strings: {text[:200]!r}")
+        return cls(change, order), source

@@ -35,7 +35,7 @@ from ..base import ConnectorContext, Source
 from . import source_sql
 from .commit_horizon import CommitHorizon, HorizonKind, Observation
 from .connection import connect, connection_string, describe_connection, table_identifier
-from .keyset import CHECKPOINT_KEY, Keyset, position_value
+from .keyset import CHECKPOINT_KEY, Keyset, SourceIdentity, position_value
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,8 @@ class PostgreSQLSource(Source):
         self._order_column = str(config.get("orderByColumn") or "id")
         # Query mode without an explicit change-tracking column re-runs the query verbatim (REF).
         self._tracked = not self._query_text or bool(config.get("changeTrackingColumn"))
+        self._identity: SourceIdentity = {"table": self._label, "changeTrackingColumn": self._change_column,
+                                          "orderByColumn": self._order_column}
         self._poll_interval = float(config.get("pollInterval") or DEFAULT_POLL_INTERVAL)
         self._page_size = int(config.get("readBatchSize") or 0) or DEFAULT_PAGE_SIZE
         self._delay = float(config.get("changeTrackingDelay") or 0)
@@ -84,6 +86,20 @@ class PostgreSQLSource(Source):
     def _label(self) -> str:
         return self._table_name or "query"
 
+    def _resume_from(self, saved: str) -> Keyset | None:
+        """The saved position, if it is a position in this table with this ordering."""
+        try:
+            position, identity = Keyset.loads(saved)
+        except ValueError as exc:
+            raise self.context.checkpoints.corrupt(CHECKPOINT_KEY, f"does not hold a PostgreSQL position: {exc}") \
+                from None
+        if identity is not None and identity != self._identity:
+            log.warning("the checkpoint is a position in another table or ordering; reading from the start",
+                        extra={"checkpoint_source": identity, "source": self._identity})
+            return None
+        log.info("resuming %s after %s", self._label, saved)
+        return position
+
     # -- lifecycle -----------------------------------------------------------------------------
 
     def connect(self) -> None:
@@ -92,11 +108,7 @@ class PostgreSQLSource(Source):
             self._checkpointer.reset()
         saved = self._checkpointer.load()
         if saved and self._tracked:
-            try:
-                self._settled = Keyset.loads(saved)
-            except ValueError as exc:
-                raise ClassifiedError(f"checkpoint {CHECKPOINT_KEY!r}: {exc}", "invalid_data") from exc
-            log.info("resuming %s after %s", self._label, saved)
+            self._settled = self._resume_from(saved)
         self._open()
         log.info("postgresql source connected", extra={"target": describe_connection(self._dsn), "table": self._label})
 
@@ -256,12 +268,12 @@ class PostgreSQLSource(Source):
             yield chunk
 
     def _ack(self, ticket: int) -> Callable[[], None]:
-        tracker, checkpointer = self._tracker, self._checkpointer
+        tracker, checkpointer, identity = self._tracker, self._checkpointer, self._identity
 
         def ack() -> None:
             position = tracker.ack(ticket)
             if position is not None:
-                checkpointer.update(position.dumps())
+                checkpointer.update(position.dumps(identity))
 
         return ack
 

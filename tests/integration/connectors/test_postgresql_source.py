@@ -15,7 +15,7 @@ import pytest
 
 from dataflow_operator.connectors.base import PipelineSettings
 from dataflow_operator.connectors.postgresql import PostgreSQLSource
-from dataflow_operator.processor.checkpoint import CheckpointStore, MemoryCheckpointStore
+from dataflow_operator.processor.checkpoint import CheckpointStore, CorruptCheckpointError, MemoryCheckpointStore
 from dataflow_operator.processor.errors import ClassifiedError
 from dataflow_operator.processor.message import Message
 from tests.processes import wait_for
@@ -85,6 +85,7 @@ def test_checkpoint_follows_contiguous_acks_and_survives_a_restart(dsn: str, db:
     messages[0].acknowledge()
     messages[2].acknowledge()
     assert json.loads(store.load("postgresql") or "{}") == {
+        "source": {"table": table, "changeTrackingColumn": "updated_at", "orderByColumn": "id"},
         "lastReadChangeTime": "2024-05-01T10:00:00.5Z", "lastReadOrderByValue": 1}
     messages[1].acknowledge()
     assert json.loads(store.load("postgresql") or "{}")["lastReadOrderByValue"] == 3
@@ -96,6 +97,36 @@ def test_checkpoint_follows_contiguous_acks_and_survives_a_restart(dsn: str, db:
     assert [m.metadata["id"] for m in again] == [4, 5]
     runner.stop()
     resumed.close()
+
+
+def test_a_position_in_another_table_is_not_applied(dsn: str, db: psycopg.Connection[Any], table: str,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    insert(db, table, 3, settled=True)
+    store = MemoryCheckpointStore()
+    source, _ = make_source(dsn, table, store)
+    runner, messages = read(source, 3)
+    for message in messages:
+        message.acknowledge()
+    runner.stop()
+    source.close()
+    other = f"{table}_b"
+    db.execute(f"CREATE TABLE {other} (LIKE {table} INCLUDING ALL)")
+    db.execute(f"INSERT INTO {other} SELECT * FROM {table}")
+    # The spec now names another table: the old position says nothing about it.
+    moved, _ = make_source(dsn, other, store)
+    runner, everything = read(moved, 3)
+    assert sorted(m.metadata["id"] for m in everything) == [1, 2, 3]
+    assert "a position in another table or ordering" in caplog.text
+    runner.stop()
+    moved.close()
+
+
+def test_a_corrupt_checkpoint_names_its_store_and_the_reset(dsn: str, table: str) -> None:
+    store = MemoryCheckpointStore()
+    store.save("postgresql", '{"lastReadChangeTime": ')
+    with pytest.raises(CorruptCheckpointError, match=r"checkpoint 'postgresql' does not hold a PostgreSQL position.*"
+                                                           r"to read the source from the start instead"):
+        make_source(dsn, table, store)
 
 
 def test_updated_rows_are_read_again_and_reset_starts_over(dsn: str, db: psycopg.Connection[Any],

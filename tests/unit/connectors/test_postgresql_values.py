@@ -110,10 +110,14 @@ def test_checkpoint_values() -> None:
     assert position_value(date(2024, 5, 1)) == "2024-05-01"
     assert position_value(Decimal("1.50")) == "1.50" and position_value(42) == 42
     keyset = Keyset.of_row(datetime(2024, 5, 1, tzinfo=UTC), "abc")
-    assert json.loads(keyset.dumps()) == {"lastReadChangeTime": "2024-05-01T00:00:00Z", "lastReadOrderByValue": "abc"}
-    assert Keyset.loads(keyset.dumps()) == keyset
-    assert Keyset.loads('{"lastReadChangeTime": "2024-05-01T00:00:00Z"}').order is None  # legacy, time only
-    for bad in ('{"lastReadOrderByValue": 1}', "[]", '{"lastReadChangeTime": {"x": 1}}', "nope"):
+    source = {"table": "orders", "changeTrackingColumn": "updated_at", "orderByColumn": "id"}
+    assert json.loads(keyset.dumps(source)) == {"source": source, "lastReadChangeTime": "2024-05-01T00:00:00Z",
+                                                "lastReadOrderByValue": "abc"}
+    assert Keyset.loads(keyset.dumps(source)) == (keyset, source)
+    legacy, identity = Keyset.loads('{"lastReadChangeTime": "2024-05-01T00:00:00Z"}')  # time only, no source
+    assert legacy.order is None and identity is None
+    for bad in ('{"lastReadOrderByValue": 1}', "[]", '{"lastReadChangeTime": {"x": 1}}', "nope", "[" * 100_000,
+                '{"lastReadChangeTime": "t", "source": {"table": 1}}'):
         with pytest.raises(ValueError):
             Keyset.loads(bad)
 
