@@ -27,6 +27,11 @@ log = logging.getLogger(__name__)
 RETRY_DELAYS = (0.5, 1.0)
 
 
+class WriteStoppedError(RuntimeError):
+    """The writer stops the pipeline unacknowledged: the sink is unavailable, or a message failed
+    with no error sink to take it."""
+
+
 class SinkWriter(threading.Thread):
     def __init__(self, *, route: str, sink: Sink, sink_type: str, queue: ChunkQueue,
                  metrics: ProcessorMetrics, connector_metrics: ConnectorMetrics,
@@ -62,8 +67,8 @@ class SinkWriter(threading.Thread):
                     return
                 if batch:
                     self._write(batch)
-        except ErrorSinkError as exc:
-            self.fail(exc)
+        except (ErrorSinkError, WriteStoppedError) as exc:
+            self.fail(exc)  # expected ways to stop: the engine logs them in one line
         except Exception as exc:
             log.exception("writer failed", extra={"route": self.route})
             self.fail(exc)
@@ -144,12 +149,12 @@ class SinkWriter(threading.Thread):
             # The sink itself is unavailable: that says nothing about the messages, so they must not
             # be diverted to the error sink. Stop unacknowledged; the restart writes them again.
             cause = unreachable[0]
-            raise RuntimeError(
+            raise WriteStoppedError(
                 f"sink {self.sink_type} (route {self.route}) is unavailable ({classify(cause.error)}) after "
                 f"{len(self.retry_delays) + 1} attempts: {cause.error}") from cause.error
         if self.error_sink is None:
             # No error sink: stop without acknowledging; the messages are read again after a restart.
-            raise RuntimeError(
+            raise WriteStoppedError(
                 f"sink {self.sink_type} (route {self.route}) failed to write {len(failures)} message(s) "
                 f"({first.message.describe()}): {first.error}") from first.error
         log.warning("sending failed messages to the error sink",

@@ -76,6 +76,7 @@ def assert_stopped_unacknowledged(proc: Processor, workdir: Path, main: Path | N
     assert proc.wait(60) != 0, proc.logs()
     logs = proc.logs()
     assert "is unavailable" in logs, logs
+    assert "Traceback" not in logs, "an expected stop is one log line, not a traceback"
     assert whole_lines(workdir / "errors.jsonl") == [], "an environmental failure went to the error sink"
     written = set(whole_lines(main)) if main is not None else set()
     unwritten = set(checkpointed_ids(workdir)) - written
