@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
-from ..observability.redaction import scrub
+from ..observability.redaction import scrub, scrub_value
 from .errors import classify
 from .message import Message
 
@@ -144,7 +144,7 @@ def error_record(message: Message, error: BaseException, *, stage: str, original
         "timestamp": timestamp,
         "original_sink": original_sink,
         "stage": stage,
-        "metadata": {k: _scrubbed(v) for k, v in jsonable(message.metadata).items()},
+        "metadata": scrub_value(jsonable(message.metadata)),
     }}).encode("utf-8")
     original = (original_field(message.data) if omit_original_because is None
                 else omitted_field(message.data, omit_original_because))
@@ -153,12 +153,3 @@ def error_record(message: Message, error: BaseException, *, stage: str, original
     return Message(data=head[:-1] + b"," + original + b"}", metadata=metadata, timestamp=message.timestamp,
                    received_at=message.received_at)
 
-
-def _scrubbed(value: Any) -> Any:
-    if isinstance(value, str):
-        return scrub(value)
-    if isinstance(value, dict):
-        return {k: _scrubbed(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_scrubbed(v) for v in value]
-    return value

@@ -56,6 +56,8 @@ MAX_INTEGER_DIGITS: Final = 4300
 
 _TAG: Final = "tag:yaml.org,2002:"
 _MERGE_TAG: Final = _TAG + "merge"
+
+
 @dataclass(frozen=True)
 class ManifestError(Exception):
     """An input that cannot be loaded: where (document index, field path, line) and why."""
@@ -329,7 +331,6 @@ class _ManifestLoader(_LimitedComposer, _EventSource, _StrictConstructor, _Kuber
             return super().construct_object(node, deep=deep)
         except ConstructorError as exc:
             raise self.located(exc, self.node_paths.get(node)) from None
-
 
 
 def load_yaml_documents(text: str) -> Iterator[tuple[int, Any]]:
