@@ -36,7 +36,8 @@ MIN_FRAGMENT = 4
 _MAX_BOUNDS_FOR_ALL_RUNS = 64
 _SECRET_KEYWORDS = frozenset({"password", "sslpassword", "oauth_client_secret", "scram_client_key",
                               "scram_server_key"})
-_DELIMITER = re.compile(r"[@:/?#&=,;\[\]\s'\"\\]")
+# Control characters delimit too: libpq receives C strings, so a NUL ends the string it parses there.
+_DELIMITER = re.compile(r"[@:/?#&=,;\[\]\s'\"\\\x00-\x1f\x7f]")
 _PASSWORD_ASSIGNMENT = re.compile(r"(?:^|(?<=[\s?&]))(?:ssl)?password\s*=\s*", re.IGNORECASE)
 
 
