@@ -158,7 +158,34 @@ class PostgreSQLSource(Source):
                                            delay_seconds=self._delay)
 
     def flush_positions(self) -> None:
+        """At a graceful stop, every message read has been written: settle what now can be, so a
+        restart does not read again rows that were delivered a moment before the stop."""
+        try:
+            self._settle_delivered()
+        except psycopg.Error as exc:  # best effort: the restart then reads those rows again
+            log.warning("%s: could not settle the last rows read before stopping: %s", self._label, exc)
         self._checkpointer.flush()
+
+    def _settle_delivered(self) -> None:
+        """Moves the settled position over the rows above it that are final now *and* were
+        delivered, stopping at the first that is not: a final row that committed after the last
+        read was never delivered, and the position must not pass it."""
+        if not self._tracked or self._conn is None or self._query is None or not self._delivered:
+            return
+        self._observe(self._conn)
+        position, settled = self._settled, self._settled
+        while True:
+            statement, params = self._query.page(position, self._page_size)
+            rows = self._conn.execute(statement, params).fetchall()
+            for row in rows:
+                position = Keyset.of_row(row[1], row[2])
+                if not self._horizon.settled(row[1]) or (position.change, position.order) not in self._delivered:
+                    self._settle(settled)
+                    return
+                settled = position
+            if len(rows) < self._page_size:
+                self._settle(settled)
+                return
 
     def close(self) -> None:
         if self._closed:

@@ -324,6 +324,41 @@ def test_the_checkpoint_never_passes_a_row_that_may_still_commit(dsn: str, db: p
     resumed.close()
 
 
+def test_a_graceful_stop_settles_delivered_rows_but_never_an_undelivered_one(dsn: str, db: psycopg.Connection[Any],
+                                                                          table: str) -> None:
+    store = MemoryCheckpointStore()
+    settings = PipelineSettings(checkpoint_sync_on_ack=True, checkpoint_save_interval=0)
+
+    def final_now() -> bool:  # every stamp older than the horizon's margin: a stop may settle them all
+        row = db.execute(f"SELECT now() - max(updated_at) > interval '1.5 seconds' FROM {table}").fetchone()
+        return bool(row and row[0])
+
+    def stop(source: PostgreSQLSource, runner: SourceRunner) -> Any:
+        wait_for(final_now, 10, message="the rows older than the settle margin")
+        runner.stop()
+        source.flush_positions()  # what the engine calls after a graceful drain
+        source.close()
+        return json.loads(store.load("postgresql") or "{}").get("lastReadOrderByValue")
+
+    # One read cycle only (a long poll interval): whatever settles, the stop settles.
+    source, _ = make_source(dsn, table, store, settings=settings, pollInterval=3600)
+    runner = SourceRunner(source)
+    with psycopg.connect(dsn) as late:
+        late.execute(f"INSERT INTO {table} (name) VALUES ('late')")  # id 1, stamped first
+        db.execute(f"INSERT INTO {table} (name) VALUES ('early')")  # id 2
+        runner.start()
+        wait_for(lambda: runner.taken(1), 30, message="the row committed first")[0].acknowledge()
+        late.commit()
+    # 'late' is final now but was never delivered: the position must stay below it.
+    assert stop(source, runner) is None
+    resumed, _ = make_source(dsn, table, store, settings=settings, pollInterval=3600)
+    runner = SourceRunner(resumed).start()
+    for message in wait_for(lambda: runner.taken(2), 30, message="both rows after the restart"):
+        message.acknowledge()
+    # Both delivered and final: the stop moves the position past them, so the next start reads neither.
+    assert stop(resumed, runner) == 2
+
+
 def test_concurrent_writers_with_random_commit_delays_lose_nothing(dsn: str, db: psycopg.Connection[Any],
                                                                    table: str) -> None:
     writers, per_writer = 4, 200
