@@ -1,12 +1,13 @@
 """etcd + kube-apiserver on 127.0.0.1, configured like controller-runtime's envtest, plus RBAC,
-static-token identities and a JSON audit log. No scheduler, controller-manager or kubelet."""
+static-token identities and a JSON audit log. No scheduler, controller-manager or kubelet, unless
+`for_node` says where the single-node test cluster (tests/peers/cluster.py) reaches it."""
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import requests
 import yaml
@@ -34,6 +35,27 @@ AUDIT_POLICY = {
     "omitStages": ["RequestReceived"],
     "rules": [{"level": "Metadata"}],
 }
+
+
+KUBERNETES_SERVICE_NAMES = ("kubernetes", "kubernetes.default", "kubernetes.default.svc",
+                            "kubernetes.default.svc.cluster.local")
+_NO_NODE_FLAGS = (
+    # No controller-manager mints service-account tokens, so pods must not require one.
+    "--disable-admission-plugins=ServiceAccount",
+    # No kubelets: there is no endpoint to reconcile for the `kubernetes` Service, and a loopback
+    # address would fail Endpoints validation in a loop.
+    "--endpoint-reconciler-type=none",
+)
+
+
+class NodeAddresses(Protocol):
+    """Where pods reach the API server (tests/peers/node_network.NodeNetwork)."""
+
+    @property
+    def host_ip(self) -> str: ...
+
+    @property
+    def kubernetes_service_ip(self) -> str: ...
 
 
 class Etcd:
@@ -67,18 +89,24 @@ class KubeAPIServer:
     """`url`, `admin_kubeconfig`, `kubeconfig_for(user)`, `api_client()`, `install_crds()`, `restart()`,
     `audit_log`."""
 
-    def __init__(self, apiserver_binary: Path, etcd_binary: Path, base_dir: Path) -> None:
+    def __init__(self, apiserver_binary: Path, etcd_binary: Path, base_dir: Path, *,
+                 for_node: NodeAddresses | None = None) -> None:
         base_dir.mkdir(parents=True, exist_ok=True)
         self.base_dir = base_dir
         self.port = free_port()
-        self.url = f"https://127.0.0.1:{self.port}"
+        address = for_node.host_ip if for_node else "127.0.0.1"
+        self.url = f"https://{address}:{self.port}"
         self.audit_log = base_dir / "audit.log"
         self.log_path = base_dir / "kube-apiserver.log"
         self.etcd = Etcd(etcd_binary, base_dir)
         pki = base_dir / "pki"
         pki.mkdir()
-        self.ca_file, tls_cert, tls_key = certs.write_serving_pki(pki, ["127.0.0.1", "localhost"])
-        sa_key = certs.write_service_account_key(pki / "sa.key")
+        hosts = ["127.0.0.1", "localhost"]
+        if for_node:
+            # As pods address it: through the `kubernetes` Service, by IP or by its DNS names.
+            hosts += [for_node.host_ip, for_node.kubernetes_service_ip, *KUBERNETES_SERVICE_NAMES]
+        self.ca_file, tls_cert, tls_key = certs.write_serving_pki(pki, hosts)
+        self.service_account_key = sa_key = certs.write_service_account_key(pki / "sa.key")
         self._tokens = {user: secrets.token_hex(16) for user in (ADMIN_USER, *RESTRICTED_USERS)}
         token_file = base_dir / "tokens.csv"
         token_file.write_text("".join(
@@ -90,12 +118,10 @@ class KubeAPIServer:
         self._process = ManagedProcess("kube-apiserver", [
             apiserver_binary,
             # --- what envtest passes
-            "--advertise-address=127.0.0.1", "--bind-address=127.0.0.1", f"--secure-port={self.port}",
+            f"--advertise-address={address}", f"--bind-address={address}", f"--secure-port={self.port}",
             f"--etcd-servers={self.etcd.url}",
             f"--tls-cert-file={tls_cert}", f"--tls-private-key-file={tls_key}",
             "--service-cluster-ip-range=10.0.0.0/24", "--allow-privileged=true",
-            # No controller-manager mints service-account tokens, so pods must not require one.
-            "--disable-admission-plugins=ServiceAccount",
             f"--service-account-issuer={self.url}/",
             f"--service-account-key-file={sa_key}", f"--service-account-signing-key-file={sa_key}",
             # --- what this project's tests need on top
@@ -104,10 +130,10 @@ class KubeAPIServer:
             "--audit-log-format=json",
             # Written before the response returns, so a test reading the log after a call sees it.
             "--audit-log-mode=blocking",
-            # No kubelets: there is no endpoint to reconcile for the `kubernetes` Service, and a loopback
-            # address would fail Endpoints validation in a loop.
-            "--endpoint-reconciler-type=none",
             "--profiling=false", "--v=1",
+            # With a node the defaults apply: pods get service-account tokens, and the `kubernetes`
+            # Service's endpoint is the advertised address, which pods reach through kube-proxy.
+            *(() if for_node else _NO_NODE_FLAGS),
         ], self.log_path)
         self.admin_kubeconfig = self.kubeconfig_for(ADMIN_USER)
 

@@ -19,7 +19,9 @@ from tests.peers import paths, provision
 
 if TYPE_CHECKING:
     from tests.peers.apiserver import KubeAPIServer
+    from tests.peers.cluster import LocalCluster
     from tests.peers.kafka import KafkaBroker
+    from tests.peers.node_images import ProjectImage
     from tests.peers.postgres import PostgresServer
     from tests.peers.prometheus import PrometheusServer
 
@@ -133,6 +135,30 @@ def promtool() -> Path:
     """Path of the promtool binary."""
     require("prometheus")
     return paths.binary("promtool")
+
+
+@pytest.fixture(scope="session")
+def project_image() -> ProjectImage:
+    """The image built from the repository's Dockerfile for the test node (`.ref`, `.tag`, `.archive`)."""
+    require("node-images")
+    from tests.peers import node_images
+
+    log = paths.cache_dir() / "logs" / "project-image.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    return node_images.build_project_image(log)
+
+
+@pytest.fixture(scope="session")
+def cluster(project_image: ProjectImage) -> Iterator[LocalCluster]:
+    """A real single-node cluster (tests/peers/cluster.py) with the project's image imported:
+    `.apiserver`, `.network`, `.node_name`, `.log_dir`."""
+    require(*provision.NODE_PEERS)
+    if os.geteuid() != 0:
+        unavailable("the test cluster needs root (network namespaces, mounts, cgroups, iptables)")
+    from tests.peers.cluster import running_cluster
+
+    with running_cluster(images=[project_image.archive]) as started:
+        yield started
 
 
 @pytest.fixture(scope="session")

@@ -51,9 +51,11 @@ def _cluster_id() -> str:
 class KafkaBroker:
     """`bootstrap`, `stop()`, `start()` (same port and log dir), `create_topic()`, `new_topic()`."""
 
-    def __init__(self, java: str, libs_dir: Path, base_dir: Path) -> None:
-        self.port = free_port()
-        self.controller_port = free_port()
+    def __init__(self, java: str, libs_dir: Path, base_dir: Path, host: str = "127.0.0.1") -> None:
+        # `host`: where clients reach it; the test cluster's pods reach the bridge's host address.
+        self.host = host
+        self.port = free_port(host)
+        self.controller_port = free_port(host)
         self.base_dir = base_dir
         self.log_dirs = base_dir / "kraft-logs"
         self.config_path = base_dir / "server.properties"
@@ -72,15 +74,15 @@ class KafkaBroker:
 
     @property
     def bootstrap(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"{self.host}:{self.port}"
 
     def _server_properties(self) -> str:
         props = {
             "process.roles": "broker,controller",
             "node.id": str(NODE_ID),
-            "controller.quorum.voters": f"{NODE_ID}@127.0.0.1:{self.controller_port}",
-            "listeners": f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
-            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
+            "controller.quorum.voters": f"{NODE_ID}@{self.host}:{self.controller_port}",
+            "listeners": f"PLAINTEXT://{self.host}:{self.port},CONTROLLER://{self.host}:{self.controller_port}",
+            "advertised.listeners": f"PLAINTEXT://{self.host}:{self.port}",
             "controller.listener.names": "CONTROLLER",
             "inter.broker.listener.name": "PLAINTEXT",
             "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
@@ -133,7 +135,7 @@ class KafkaBroker:
         return self._admin
 
     def _port_open(self) -> bool:
-        with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+        with socket.create_connection((self.host, self.port), timeout=1):
             return True
 
     def _broker_registered(self) -> bool:

@@ -35,9 +35,11 @@ def _unprivileged_ids() -> tuple[int, int] | None:
 class PostgresServer:
     """`dsn`, `port`, `stop()`, `start()` (same port and data dir) and `new_database()`."""
 
-    def __init__(self, bindir: Path) -> None:
+    def __init__(self, bindir: Path, host: str = "127.0.0.1") -> None:
         self.bindir = bindir
-        self.port = free_port()
+        # `host`: where clients reach it; the test cluster's pods reach the bridge's host address.
+        self.host = host
+        self.port = free_port(host)
         # Not under pytest's tmp_path: that is mode 0700 and owned by root, which the unprivileged
         # server user could not traverse.
         self.base_dir = Path(tempfile.mkdtemp(prefix="dataflow-pg-"))
@@ -49,7 +51,7 @@ class PostgresServer:
         self._process = ManagedProcess(
             "postgres",
             [self.bindir / "postgres", "-D", self.data_dir, "-p", str(self.port), "-k", self.socket_dir,
-             "-c", "listen_addresses=127.0.0.1",
+             "-c", f"listen_addresses={host}",
              # A test cluster: durability is not under test here, speed is welcome.
              "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
              "-c", "max_connections=200", "-c", "log_min_messages=warning"],
@@ -64,7 +66,7 @@ class PostgresServer:
         return self.dsn_for("postgres")
 
     def dsn_for(self, database: str) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+        return f"postgresql://postgres@{self.host}:{self.port}/{database}"
 
     def _initdb(self) -> None:
         self.socket_dir.mkdir(parents=True)
@@ -80,6 +82,10 @@ class PostgresServer:
         )
         if result.returncode != 0:
             raise PeerStartError(f"initdb failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+        if self.host != "127.0.0.1":
+            # initdb trusts loopback only; clients on the host's subnet (the test cluster's pods) too.
+            with (self.data_dir / "pg_hba.conf").open("a") as hba:
+                hba.write("host all all samenet trust\n")
 
     def _answers(self) -> bool:
         with psycopg.connect(self.dsn, connect_timeout=2) as conn:

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.peers import paths, versions
+from tests.peers import node_images, paths, versions
 
 GO_PROXY_HINT = "is the Go module proxy reachable (GOPROXY={})?"
 LOG_TAIL_LINES = 40
@@ -330,14 +330,69 @@ def _build_etcd() -> dict[str, str]:
 def _build_kube_apiserver() -> dict[str, str]:
     module_dir = paths.HACK_DIR / "kube-apiserver"
     _check_wrapper_pin("kube-apiserver", module_dir / "go.mod", "k8s.io/kubernetes", versions.KUBERNETES)
-    # The version reported by /version and in the loopback client's User-Agent (seen in the audit log);
-    # upstream's hack/lib/version.sh stamps both packages the same way.
+    _go_build_wrapper("kube-apiserver", module_dir, paths.binary("kube-apiserver"), _kubernetes_version_ldflags())
+    return {}
+
+
+def _kubernetes_version_ldflags() -> str:
+    """The version reported by /version and in the loopback client's User-Agent (seen in the audit log);
+    upstream's hack/lib/version.sh stamps both packages the same way."""
     major, minor = versions.KUBERNETES.lstrip("v").split(".")[:2]
     ldflags = "-s -w"
     for package in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
         ldflags += (f" -X {package}.gitVersion={versions.KUBERNETES}"
                     f" -X {package}.gitMajor={major} -X {package}.gitMinor={minor}")
-    _go_build_wrapper("kube-apiserver", module_dir, paths.binary("kube-apiserver"), ldflags)
+    return ldflags
+
+
+def _build_kube_node() -> dict[str, str]:
+    module_dir = paths.HACK_DIR / "kube-node"
+    _check_wrapper_pin("kube-node", module_dir / "go.mod", "k8s.io/kubernetes", versions.KUBERNETES)
+    _go_build_wrapper("kube-node", module_dir, paths.binary("kube-node"), _kubernetes_version_ldflags())
+    return {}
+
+
+NODE_RUNTIME_BINARIES = ("containerd", "containerd-shim-runc-v2", "ctr", "runc", "iptables", "buildah",
+                         "debootstrap")
+CNI_PLUGINS = ("bridge", "host-local")
+
+
+def _node_runtime_outputs() -> list[Path]:
+    found = [Path(shutil.which(name) or f"/nonexistent/{name}") for name in NODE_RUNTIME_BINARIES]
+    return found + [Path("/usr/lib/cni") / plugin for plugin in CNI_PLUGINS]
+
+
+def _build_node_runtime() -> dict[str, str]:
+    if all(path.exists() for path in _node_runtime_outputs()):
+        return {}
+    if os.geteuid() != 0:
+        raise ProvisionError("node-runtime", "the test node needs root; as root this installs "
+                                             f"{' '.join(versions.NODE_RUNTIME_PACKAGES)} with apt-get")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    hint = "is the Debian mirror reachable?"
+    run("node-runtime", ["apt-get", "update", "-q"], env=env, hint=hint)
+    run("node-runtime", ["apt-get", "install", "-y", "-q", "--no-install-recommends",
+                         *versions.NODE_RUNTIME_PACKAGES], env=env, hint=hint)
+    missing = [str(path) for path in _node_runtime_outputs() if not path.exists()]
+    if missing:
+        raise ProvisionError("node-runtime", f"installed, yet still missing: {', '.join(missing)}")
+    return {}
+
+
+def _build_node_images() -> dict[str, str]:
+    if os.geteuid() != 0:
+        raise ProvisionError("node-images", "debootstrap and buildah need root")
+    log = _log_path("node-images")
+    node_images.images_dir().mkdir(parents=True, exist_ok=True)
+    with _staging("node-images") as staging:
+        pause = staging / "pause"
+        run("node-images", [_go("node-images"), "build", "-ldflags", "-s -w", "-o", str(pause), "."],
+            cwd=paths.HACK_DIR / "pause", env=_go_env(), hint=GO_PROXY_HINT.format(_go_proxy()))
+        try:
+            node_images.build_pause(pause, log)
+            node_images.build_base(staging, log)
+        except node_images.ImageBuildError as exc:
+            raise ProvisionError("node-images", str(exc)) from exc
     return {}
 
 
@@ -376,8 +431,21 @@ PEERS: dict[str, Peer] = {
         Peer("kube-apiserver", versions.KUBERNETES,
              _files("kube-apiserver/go.mod", "kube-apiserver/go.sum", "kube-apiserver/main.go"),
              lambda: [paths.binary("kube-apiserver")], _build_kube_apiserver),
+        # The single-node cluster (tests/cluster): root only. kube-node reuses most of kube-apiserver's
+        # compiled packages from the Go build cache, so it comes after it.
+        Peer("node-runtime", versions.NODE_RUNTIME, (), _node_runtime_outputs, _build_node_runtime),
+        Peer("node-images", versions.NODE_IMAGES,
+             (*_files("pause/go.mod", "pause/main.go"), Path(node_images.__file__)),
+             lambda: [node_images.pause_archive(), node_images.base_archive()], _build_node_images),
+        Peer("kube-node", versions.KUBERNETES,
+             _files("kube-node/go.mod", "kube-node/go.sum", "kube-node/main.go"),
+             lambda: [paths.binary("kube-node")], _build_kube_node),
     )
 }
+
+
+# Everything the single-node cluster (tests/peers/cluster.py) runs.
+NODE_PEERS = ("etcd", "kube-apiserver", "node-runtime", "node-images", "kube-node")
 
 
 def peer_ready(name: str) -> bool:
