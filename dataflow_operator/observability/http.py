@@ -37,6 +37,10 @@ class _Server(ThreadingMixIn, WSGIServer):
 
 
 class _QuietHandler(WSGIRequestHandler):
+    #: Seconds a connection may stay silent: without a timeout, clients that open connections and
+    #: send nothing hold one thread each for ever.
+    timeout = 10
+
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
@@ -56,7 +60,7 @@ def _app(registry: CollectorRegistry | None, probes: dict[str, Probe]) -> Callab
         ok, reason = probe()
         start_response("200 OK" if ok else "503 Service Unavailable", [("Content-Type", "text/plain")])
         # A probe's reason may be a connector's error text: it leaves the process like a log line.
-        return [scrub(reason).encode("utf-8") + b"\n"]
+        return [scrub(reason).encode("utf-8", "backslashreplace") + b"\n"]
 
     return app
 
