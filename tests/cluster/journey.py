@@ -17,7 +17,9 @@ from confluent_kafka import Consumer, Producer
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
+from tests.monitoring_helpers import load_dashboard, query_panels, substitute_variables
 from tests.peers.process import wait_until
+from tests.peers.prometheus import PrometheusServer
 
 T = TypeVar("T")
 
@@ -120,3 +122,21 @@ def dataflow_manifest(name: str, namespace: str, spec: dict[str, Any]) -> dict[s
 
 def as_json(value: object) -> bytes:
     return json.dumps(value).encode()
+
+
+def dashboard_queries(namespace: str, rate_window: str) -> dict[str, str]:
+    """Every panel target as Grafana sends it with `namespace` selected and every DataFlow ("All")."""
+    variables = {"namespace": namespace, "dataflow": ".*", "interval": rate_window}
+    return {f"{panel['title']} [{target['refId']}]": substitute_variables(target["expr"], variables)
+            for panel in query_panels(load_dashboard()) for target in panel["targets"]}
+
+
+def empty_queries(server: PrometheusServer, queries: dict[str, str], deadline_s: float = DATA_DEADLINE_S) -> list[str]:
+    """The keys of the queries still without a result when the deadline passes (polled in one loop)."""
+    pending = dict(queries)
+    deadline = time.monotonic() + deadline_s
+    while pending and time.monotonic() < deadline:
+        pending = {key: query for key, query in pending.items() if not server.query(query)}
+        if pending:
+            time.sleep(1)
+    return list(pending)
