@@ -115,7 +115,8 @@ class LocalCluster:
                 conditions = (node.status.conditions if node.status else None) or []
                 # The node lifecycle controller lifts the not-ready taint a moment after Ready; until
                 # then nothing is scheduled.
-                return any(c.type == "Ready" and c.status == "True" for c in conditions) and not node.spec.taints
+                taints = node.spec.taints if node.spec else None
+                return any(c.type == "Ready" and c.status == "True" for c in conditions) and not taints
 
             self._wait(ready, "the node is Ready and untainted")
 
