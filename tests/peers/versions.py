@@ -22,8 +22,9 @@ HELM = "v3.22.0"
 # The runtime is Debian bookworm's own, from the machines' package source: containerd 1.6 (CRI v1; the
 # kubelet logs that it lacks RuntimeConfig and carries on), runc 1.1 and containernetworking-plugins
 # 1.1 (bridge + host-local). buildah builds the images (daemonless: no Docker engine here), debootstrap
-# makes their base, iptables is what kube-proxy programs.
-NODE_RUNTIME_PACKAGES = ("containerd", "runc", "containernetworking-plugins", "iptables", "buildah", "debootstrap")
+# makes their base, iptables is what kube-proxy programs (conntrack: its documented companion).
+NODE_RUNTIME_PACKAGES = ("containerd", "runc", "containernetworking-plugins", "iptables", "conntrack", "buildah",
+                         "debootstrap")
 NODE_RUNTIME = "bookworm"
 # The base image under the Dockerfile's FROM name: Debian bookworm with its CPython 3.11 (3.11.2), the
 # version the Dockerfile names; plus the pause image built from hack/pause. Bump to rebuild both.
