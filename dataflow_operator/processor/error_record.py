@@ -57,7 +57,7 @@ _STRICT = json.JSONDecoder(parse_constant=_reject, parse_float=_finite_float)
 
 
 def safe_text(text: str) -> str:
-    """``text`` encodable as UTF-8: lone surrogates become their ``\\udXXX`` escape text."""
+    """``text`` encodable as UTF-8: lone surrogates become their escape text (``\\ud800``)."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:

@@ -47,15 +47,14 @@ def require(*peers: str) -> None:
     unavailable("test peer(s) unavailable - run `python -m tests.peers provision`; " + "; ".join(details))
 
 
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[PostgresServer]:
-    """PostgreSQL 15: `.dsn`, `.port`, `.stop()`, `.start()`, `.new_database() -> dsn`."""
+def running_postgres(host: str = "127.0.0.1") -> Iterator[PostgresServer]:
+    """A PostgreSQL server for a fixture to yield, listening on ``host``."""
     require("postgresql")
     from tests.peers.postgres import PostgresServer
 
     bindir = provision.postgres_bindir()
     assert bindir is not None  # guaranteed by require()
-    server = PostgresServer(bindir)
+    server = PostgresServer(bindir, host=host)
     try:
         server.start()
         yield server
@@ -63,21 +62,32 @@ def postgres() -> Iterator[PostgresServer]:
         server.close()
 
 
-@pytest.fixture(scope="session")
-def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
-    """Single-node KRaft Kafka: `.bootstrap`, `.stop()`, `.start()`, `.create_topic()`, `.new_topic()`."""
+def running_kafka(base_dir: Path, host: str = "127.0.0.1") -> Iterator[KafkaBroker]:
+    """A Kafka broker for a fixture to yield, listening on ``host``."""
     require("kafka")
     java = paths.java_binary()
     if java is None:
         unavailable("kafka: no Java runtime (Kafka 4.x needs Java 17+)")
     from tests.peers.kafka import KafkaBroker
 
-    broker = KafkaBroker(java, paths.kafka_libs_dir(), tmp_path_factory.mktemp("kafka"))
+    broker = KafkaBroker(java, paths.kafka_libs_dir(), base_dir, host=host)
     try:
         broker.start()
         yield broker
     finally:
         broker.close()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """PostgreSQL 15: `.dsn`, `.port`, `.stop()`, `.start()`, `.new_database() -> dsn`."""
+    yield from running_postgres()
+
+
+@pytest.fixture(scope="session")
+def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
+    """Single-node KRaft Kafka: `.bootstrap`, `.stop()`, `.start()`, `.create_topic()`, `.new_topic()`."""
+    yield from running_kafka(tmp_path_factory.mktemp("kafka"))
 
 
 @pytest.fixture(scope="session")
