@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import math
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,23 +14,9 @@ from dataflow_operator.observability.redaction import SECRETS, register_secrets
 from dataflow_operator.processor.error_record import error_record
 from dataflow_operator.processor.errors import InvalidDataError
 from dataflow_operator.processor.message import Message
+from tests.hostile.accounting import strict_json
 
 NOW = datetime(2026, 2, 3, 4, 5, 6, tzinfo=UTC)
-
-
-def strict_loads(data: bytes) -> Any:
-    """What a strict RFC 8259 parser accepts: UTF-8, no NaN/Infinity, finite numbers, no lone surrogates."""
-    def reject(name: str) -> Any:
-        raise ValueError(f"{name} is not JSON")
-
-    def finite(text: str) -> float:
-        value = float(text)
-        assert math.isfinite(value), f"number {text} overflows a double"
-        return value
-
-    value = json.loads(data.decode("utf-8"), parse_constant=reject, parse_float=finite)
-    json.dumps(value, ensure_ascii=False).encode("utf-8")  # a lone surrogate would raise here
-    return value
 
 
 def record_of(data: bytes, error: BaseException | None = None, metadata: dict[str, Any] | None = None,
@@ -39,7 +24,7 @@ def record_of(data: bytes, error: BaseException | None = None, metadata: dict[st
     record = error_record(Message(data, metadata or {}), error or InvalidDataError("bad"), stage="transformer_0", original_sink="file",
                           now=NOW, **kwargs)
     assert b"\n" not in record.data and b"\r" not in record.data
-    body: dict[str, Any] = strict_loads(record.data)
+    body: dict[str, Any] = strict_json(record.data)
     return body
 
 
@@ -55,7 +40,7 @@ def test_the_documented_shape() -> None:
                                                      "ts": datetime(2026, 1, 1, tzinfo=UTC)})
     record = error_record(message, InvalidDataError("bad total"), stage="transformer_1", original_sink="postgresql",
                           now=NOW)
-    body = strict_loads(record.data)
+    body = strict_json(record.data)
     assert body["error"] == {"message": "bad total", "type": "invalid_data", "timestamp": "2026-02-03T04:05:06Z",
                              "original_sink": "postgresql", "stage": "transformer_1",
                              "metadata": {"topic": "t", "partition": 0, "ts": "2026-01-01T00:00:00Z"}}
