@@ -13,7 +13,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from ..pipeline.message import Message
-from ..pipeline.metrics import GaugeChild, HistogramChild
+from ..pipeline.metrics import Gauge, Histogram
 
 
 @dataclass(slots=True)
@@ -23,7 +23,7 @@ class Chunk:
 
 
 class ChunkQueue:
-    def __init__(self, capacity: int, size_gauge: GaugeChild, *wait_histograms: HistogramChild) -> None:
+    def __init__(self, capacity: int, size_gauge: Gauge, *wait_histograms: Histogram) -> None:
         self.capacity = capacity
         self._chunks: deque[Chunk] = deque()
         self._size = 0
