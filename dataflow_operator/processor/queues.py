@@ -85,15 +85,5 @@ class ChunkQueue:
             self._not_empty.notify_all()
             self._not_full.notify_all()
 
-    def drain(self) -> list[Message]:
-        """Remove and return everything still queued (used when the pipeline fails)."""
-        with self._lock:
-            messages = [m for chunk in self._chunks for m in chunk.messages]
-            self._chunks.clear()
-            self._size = 0
-            self._size_gauge.set(0)
-            self._not_full.notify_all()
-            return messages
-
     def __len__(self) -> int:
         return self._size
