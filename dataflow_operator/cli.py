@@ -62,9 +62,11 @@ def processor(spec_path: str, namespace: str | None, name: str | None, metrics_b
               help="Seconds between full resyncs of every DataFlow.")
 @click.option("--aggregation-timeout", default=5.0, show_default=True, type=click.FloatRange(min=0.1),
               help="Deadline in seconds for scraping all processor pods on one /metrics request.")
+@click.option("--status-counts-interval", default=15.0, show_default=True, type=click.FloatRange(min=1),
+              help="Least seconds between two writes of a DataFlow's status.processedCount/errorCount.")
 def run(*, kubeconfig: str | None, namespace: str | None, workers: int, leader_elect: bool,
         leader_election_namespace: str | None, metrics_bind_address: str, health_probe_bind_address: str,
-        resync_period: float, aggregation_timeout: float) -> None:
+        resync_period: float, aggregation_timeout: float, status_counts_interval: float) -> None:
     """Run the operator: keep a processor Deployment per DataFlow and serve the merged /metrics."""
     from prometheus_client import disable_created_metrics
 
@@ -79,4 +81,4 @@ def run(*, kubeconfig: str | None, namespace: str | None, workers: int, leader_e
         kubeconfig=kubeconfig, namespace=namespace, workers=workers, leader_elect=leader_elect,
         leader_election_namespace=leader_election_namespace, metrics_bind_address=metrics_bind_address,
         health_probe_bind_address=health_probe_bind_address, resync_period=resync_period,
-        aggregation_timeout=aggregation_timeout)))
+        aggregation_timeout=aggregation_timeout, status_counts_interval=status_counts_interval)))

@@ -35,6 +35,7 @@ from .kube import KubeClient
 from .leader import LEASE_DURATION, LEASE_NAME, RENEW_DEADLINE, RETRY_PERIOD, LeaderElector
 from .metrics import OperatorMetrics
 from .reconciler import Caches, Reconciler, secret_references
+from .status_count_publisher import DEFAULT_INTERVAL, StatusCountPublisher
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,7 @@ class OperatorOptions:
     health_probe_bind_address: str = f":{HEALTH_PROBE_PORT}"
     resync_period: float = 600.0
     aggregation_timeout: float = 5.0
+    status_counts_interval: float = DEFAULT_INTERVAL  # least seconds between count writes per DataFlow
     watch_inactivity_timeout: float = INACTIVITY_TIMEOUT
     allow_cross_namespace_secrets: bool = False
     identity: str | None = None              # leader election identity; default hostname_uuid
@@ -172,11 +174,19 @@ class Manager:
                 renew_deadline=options.renew_deadline, retry_period=options.retry_period,
                 on_started_leading=self.controller.start, on_stopped_leading=self.controller.stop)
         self._wire_handlers()
+        dataflow_store = self.informers["dataflows"].store
+        self.status_counts = StatusCountPublisher(
+            patch_status=self.kube.patch_dataflow_status, dataflow=lambda key: dataflow_store.get("/".join(key)),
+            dataflow_keys=self._dataflow_keys, is_leader=self.is_leader, refresh=self._refresh_counts,
+            interval=options.status_counts_interval)
         self.aggregator = ProcessorMetricsAggregator(pods=self._scrape_targets, is_leader=self.is_leader,
-                                                     timeout=options.aggregation_timeout)
+                                                     timeout=options.aggregation_timeout,
+                                                     on_scraped=self.status_counts.observe)
         self.registry.register(self.aggregator)
         self._servers: list[HttpServer] = []
         self._stopped = threading.Event()
+        self._status_counts_thread = threading.Thread(target=self.status_counts.run, args=(self._stopped,),
+                                                      name="status-counts", daemon=True)
 
     # ---------------------------------------------------------------------------------------------
     # informers and their handlers
@@ -251,10 +261,15 @@ class Manager:
 
         self.informers["secrets"].add_handler(secret_event, lambda _old, new: secret_event(new), secret_event)
 
+    def _refresh_counts(self) -> None:
+        self.aggregator.refresh()
+
+    def _dataflow_keys(self) -> set[tuple[str, str]]:
+        return {(obj["metadata"]["namespace"], obj["metadata"]["name"])
+                for obj in self.informers["dataflows"].store.objects()}
+
     def _scrape_targets(self) -> list[PodTarget]:
-        dataflows = {(obj["metadata"]["namespace"], obj["metadata"]["name"])
-                     for obj in self.informers["dataflows"].store.objects()}
-        return select_targets(self.informers["pods"].store.objects(), dataflows)
+        return select_targets(self.informers["pods"].store.objects(), self._dataflow_keys())
 
     # ---------------------------------------------------------------------------------------------
     # leadership
@@ -302,6 +317,7 @@ class Manager:
             self.elector.start()
         else:
             self.controller.start()
+        self._status_counts_thread.start()
         return True
 
     def _wait(self, wait: Callable[[float | None], bool], timeout: float | None) -> bool:
@@ -331,6 +347,8 @@ class Manager:
         self.controller.stop()
         for informer in self.informers.values():
             informer.stop()
+        if self._status_counts_thread.is_alive():
+            self._status_counts_thread.join(timeout=5)
         self.aggregator.close()
         for server in self._servers:
             server.stop()

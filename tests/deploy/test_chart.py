@@ -453,7 +453,7 @@ def test_printer_columns_and_short_name(dynamic: DynamicClient, namespace: str) 
     table = dynamic.request("get", resource.path(namespace=namespace),
                             header_params={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"})
     columns = [column["name"] for column in table.to_dict()["columnDefinitions"]]
-    assert columns == ["Name", "Phase", "Processed", "Errors", "Age"]
+    assert columns == ["Name", "Phase", "Processed", "Errors", "Last", "Age"]
 
 
 # ------------------------------------------------------------------------------------------------

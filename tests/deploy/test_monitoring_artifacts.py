@@ -489,7 +489,8 @@ def test_crd_identity(crd: dict[str, Any]) -> None:
     assert version["subresources"] == {"status": {}}
     columns = {c["name"]: c["jsonPath"] for c in version["additionalPrinterColumns"]}
     assert columns == {"Phase": ".status.phase", "Processed": ".status.processedCount",
-                       "Errors": ".status.errorCount", "Age": ".metadata.creationTimestamp"}
+                       "Errors": ".status.errorCount", "Last": ".status.lastProcessedTime",
+                       "Age": ".metadata.creationTimestamp"}
 
 
 def test_crd_schema_is_structural(crd: dict[str, Any]) -> None:
@@ -570,6 +571,7 @@ def test_values_are_the_documented_ones_and_satisfy_the_schema() -> None:
         "monitoring.dashboard.folder", "monitoring.prometheusRule.enabled",
         "monitoring.prometheusRule.additionalLabels", "nodeSelector", "tolerations", "affinity",
         "podMonitor.enabled",
+        "statusCounts.intervalSeconds",  # ours: the Processed/Errors/Last columns
     ]
 
     # Objects such as `resources` are values in their own right; only documented parents are walked.
