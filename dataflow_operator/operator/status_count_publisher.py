@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from ..pipeline.timetext import rfc3339_utc
 from .aggregator_targets import PodTarget
 from .kube import is_status
-from .maintenance import format_time
 from .status_counts import Counts, DataFlowTally
 
 log = logging.getLogger(__name__)
@@ -108,7 +108,7 @@ class StatusCountPublisher:
         total = entry.tally.total
         status: dict[str, Any] = {"processedCount": total.processed, "errorCount": total.errors}
         if entry.last_processed is not None:
-            status["lastProcessedTime"] = format_time(entry.last_processed)
+            status["lastProcessedTime"] = rfc3339_utc(entry.last_processed)
         namespace, name = key
         try:
             # A merge patch without resourceVersion: these three fields are written by no one else, so
