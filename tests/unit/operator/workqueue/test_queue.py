@@ -33,15 +33,7 @@ def test_add_while_processing_is_requeued_once_on_done() -> None:
     assert len(queue) == 1
     assert queue.get() == "a"
     queue.done("a")
-    assert len(queue) == 0
-
-
-def test_done_without_new_add_does_not_requeue() -> None:
-    queue = new_queue()
-    queue.add("a")
-    assert queue.get() == "a"
-    queue.done("a")
-    assert len(queue) == 0
+    assert len(queue) == 0, "done without a new add does not queue again"
     assert queue.shutdown(0.0) is True, "nothing queued or in flight: drained at once"
 
 
