@@ -170,9 +170,9 @@ def test_invalid_spec_is_an_error_with_the_field_path_and_touches_nothing(admin:
     status = wait_phase(admin, namespace, "broken", "Error")["status"]
     assert "spec.source.config.topic" in status["message"]
     assert {c["type"]: (c["status"], c["reason"]) for c in status["conditions"]}["Degraded"] == ("True", "InvalidSpec")
-    events = events_for(admin, namespace, "broken")
-    assert any(e.type == "Warning" and e.reason == "InvalidSpec" and "spec.source.config.topic" in e.message
-               for e in events)
+    # The event is written after the status: wait for it rather than read once.
+    wait_for(lambda: any(e.type == "Warning" and e.reason == "InvalidSpec" and "spec.source.config.topic" in e.message
+                         for e in events_for(admin, namespace, "broken")), message="the InvalidSpec event")
     assert deployment(admin, namespace, "broken") is None
     assert raw(admin, f"/api/v1/namespaces/{namespace}/secrets/df-broken-spec") is None
     assert operator.metrics.phases()[(namespace, "broken")] == "Error"
