@@ -22,7 +22,7 @@ import yaml
 from prometheus_client import CollectorRegistry
 
 from dataflow_operator.operator.metrics import OperatorMetrics
-from tests.monitoring_helpers import (
+from tests.deploy.monitoring_helpers import (
     DASHBOARD_PATH,
     RULES_PATH,
     alert_rules,
@@ -157,7 +157,7 @@ def resolve(series_name: str) -> tuple[Metric, set[str]]:
 
 
 # ------------------------------------------------------------------------------------------------
-# What the code does not emit, found with the PromQL reader of tests/monitoring_helpers.py
+# What the code does not emit, found with the PromQL reader of tests/deploy/monitoring_helpers.py
 
 
 RANGE_FUNCTION = re.compile(r"\b(rate|increase|irate|delta|deriv)\s*\(\s*(dataflow_[a-z0-9_]+)")
