@@ -1,9 +1,9 @@
 """Wiring of the control plane: API clients, informers, work queue and workers, leader election,
 the metrics aggregator, the HTTP servers, signals and an orderly shutdown.
 
-Start-up: informers (DataFlows first, so the Secret informer knows which Secrets are referenced),
-wait until every cache is synced (``/readyz`` turns ready), then campaign for the lease; the leader
-runs the workers. Shutdown (SIGTERM/SIGINT): stop the workers, release the lease, stop the
+Start-up: start every informer (each fills its own cache, so the order does not matter), wait until
+every cache is synced (``/readyz`` turns ready), then campaign for the lease; the leader runs the
+workers. Shutdown (SIGTERM/SIGINT): stop the workers, release the lease, stop the
 informers and the servers, exit 0.
 """
 
@@ -30,16 +30,20 @@ from . import kube, resources
 from .aggregator import PodTarget, ProcessorMetricsAggregator, select_targets
 from .controller import Controller
 from .events import EventRecorder
-from .informer import INACTIVITY_TIMEOUT, ApiListWatch, Informer, Obj, object_key
+from .informer import INACTIVITY_TIMEOUT, Informer
 from .kube import KubeClient
 from .leader import LEASE_DURATION, LEASE_NAME, RENEW_DEADLINE, RETRY_PERIOD, LeaderElector
+from .listwatch import ApiListWatch
 from .metrics import OperatorMetrics
 from .reconciler import Caches, Reconciler, secret_references
 from .status_count_publisher import DEFAULT_INTERVAL, StatusCountPublisher
+from .store import IndexFunc, Obj, object_key
 
 log = logging.getLogger(__name__)
 
 REFRESH_INTERVAL = 1.0  # seconds between credential refreshes (see _ThrottledRefresh)
+# The DataFlow cache's index: "namespace/name" of a Secret -> the DataFlows that reference it.
+SECRET_INDEX = "secrets"
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,29 +120,8 @@ class _ThrottledRefresh:
             configuration.refresh_api_key_hook = self  # type: ignore[assignment]
 
 
-class SecretReferences:
-    """Which DataFlows reference which Secrets, kept current by the DataFlow informer."""
-
-    def __init__(self) -> None:
-        self._by_dataflow: dict[str, set[tuple[str, str]]] = {}
-        self._by_secret: dict[tuple[str, str], set[str]] = {}
-        self._lock = threading.Lock()
-
-    def update(self, dataflow_key: str, secrets: set[tuple[str, str]]) -> None:
-        with self._lock:
-            for secret in self._by_dataflow.pop(dataflow_key, set()) - secrets:
-                users = self._by_secret.get(secret, set())
-                users.discard(dataflow_key)
-                if not users:
-                    self._by_secret.pop(secret, None)
-            if secrets:
-                self._by_dataflow[dataflow_key] = secrets
-            for secret in secrets:
-                self._by_secret.setdefault(secret, set()).add(dataflow_key)
-
-    def users(self, namespace: str, name: str) -> set[str]:
-        with self._lock:
-            return set(self._by_secret.get((namespace, name), ()))
+def referenced_secrets(dataflow: Obj) -> list[str]:
+    return [f"{namespace}/{name}" for namespace, name in secret_references(dataflow)]
 
 
 class Manager:
@@ -152,7 +135,6 @@ class Manager:
         self.metrics = OperatorMetrics(self.registry)
         self.kube = KubeClient(api_client(configuration, options.workers + 4))
         self._watch_client = api_client(configuration, 12)
-        self.references = SecretReferences()
         self.informers = self._informers(KubeClient(self._watch_client))
         caches = Caches(*(self.informers[name].store for name in (
             "dataflows", "deployments", "secrets", "configmaps", "serviceaccounts", "roles", "rolebindings")))
@@ -195,38 +177,29 @@ class Manager:
         options = self.options
 
         def informer(name: str, kind: kube.Kind | None, *, selector: str | None = None, resync: float = 0.0,
-                     admit: Callable[[Obj], bool] | None = None) -> Informer:
+                     indexers: Mapping[str, IndexFunc] | None = None) -> Informer:
             function, args = watch_kube.list_function(kind, options.namespace)
             return Informer(name, ApiListWatch(function, args, label_selector=selector), resync_period=resync,
-                            inactivity_timeout=options.watch_inactivity_timeout, admit=admit)
+                            inactivity_timeout=options.watch_inactivity_timeout, indexers=indexers)
 
         owned = resources.SELECTOR
         return {
-            "dataflows": informer("dataflows", None, resync=options.resync_period),
+            "dataflows": informer("dataflows", None, resync=options.resync_period,
+                                  indexers={SECRET_INDEX: referenced_secrets}),
             "deployments": informer("deployments", kube.DEPLOYMENT, selector=owned),
             "pods": informer("pods", kube.POD, selector=owned),
-            # Every Secret streams past, but only referenced and owned ones are kept.
-            "secrets": informer("secrets", kube.SECRET, admit=self._secret_of_interest),
+            # Any Secret may be referenced, including one no DataFlow references yet: all are cached.
+            "secrets": informer("secrets", kube.SECRET),
             "configmaps": informer("configmaps", kube.CONFIG_MAP, selector=owned),
             "serviceaccounts": informer("serviceaccounts", kube.SERVICE_ACCOUNT, selector=owned),
             "roles": informer("roles", kube.ROLE, selector=owned),
             "rolebindings": informer("rolebindings", kube.ROLE_BINDING, selector=owned),
         }
 
-    def _secret_of_interest(self, secret: Obj) -> bool:
-        metadata = secret.get("metadata") or {}
-        return (resources.controller_owner(secret) is not None
-                or bool(self.references.users(str(metadata.get("namespace")), str(metadata.get("name")))))
-
     def _wire_handlers(self) -> None:
         enqueue = self.controller.enqueue
 
         def dataflow_changed(obj: Obj) -> None:
-            self.references.update(object_key(obj), secret_references(obj))
-            enqueue(object_key(obj))
-
-        def dataflow_deleted(obj: Obj) -> None:
-            self.references.update(object_key(obj), set())
             enqueue(object_key(obj))
 
         def dataflow_updated(old: Obj, new: Obj) -> None:
@@ -235,7 +208,7 @@ class Manager:
             if old is new or not _status_only_change(old, new):
                 dataflow_changed(new)
 
-        self.informers["dataflows"].add_handler(dataflow_changed, dataflow_updated, dataflow_deleted)
+        self.informers["dataflows"].add_handler(dataflow_changed, dataflow_updated, dataflow_changed)
 
         def owner_of(obj: Obj) -> None:
             owner = resources.controller_owner(obj)
@@ -253,10 +226,11 @@ class Manager:
 
         self.informers["configmaps"].add_handler(owner_of, config_map_updated, owner_of)
 
+        dataflows = self.informers["dataflows"].store
+
         def secret_event(secret: Obj) -> None:
             owner_of(secret)
-            metadata = secret.get("metadata") or {}
-            for key in self.references.users(str(metadata.get("namespace")), str(metadata.get("name"))):
+            for key in dataflows.by_index(SECRET_INDEX, object_key(secret)):
                 enqueue(key)
 
         self.informers["secrets"].add_handler(secret_event, lambda _old, new: secret_event(new), secret_event)
@@ -301,14 +275,8 @@ class Manager:
         self._servers.append(HttpServer(options.health_probe_bind_address, registry=None,
                                         default_port=HEALTH_PROBE_PORT,
                                         probes={"/healthz": self.healthy, "/readyz": self.synced}).start())
-        dataflows = self.informers["dataflows"]
-        dataflows.start()
-        # Secrets are filtered by the references that the DataFlow cache yields.
-        if not self._wait(dataflows.wait_for_sync, sync_timeout):
-            return False
-        for name, informer in self.informers.items():
-            if name != "dataflows":
-                informer.start()
+        for informer in self.informers.values():
+            informer.start()
         for informer in self.informers.values():
             if not self._wait(informer.wait_for_sync, sync_timeout):
                 return False

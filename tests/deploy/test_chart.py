@@ -78,12 +78,19 @@ ALL_FEATURES: dict[str, Any] = {
 }
 VALUE_SETS = {"defaults": {}, "all-features": ALL_FEATURES}
 
+# client-go's work-queue families, as the operator exports them for its one queue.
+WORKQUEUE_FAMILIES = (
+    "workqueue_depth", "workqueue_adds_total", "workqueue_queue_duration_seconds",
+    "workqueue_work_duration_seconds", "workqueue_retries_total", "workqueue_unfinished_work_seconds",
+    "workqueue_longest_running_processor_seconds",
+)
 OPERATOR_METRICS = (
     "dataflow_status", "dataflow_controller_reconcile_total",
     "dataflow_controller_reconcile_duration_seconds",
     "dataflow_controller_reconcile_errors_total", "dataflow_controller_reconcile_inflight",
     "dataflow_controller_workqueue_depth", "dataflow_aggregator_scrape_duration_seconds",
     "dataflow_aggregator_pod_scrape_errors_total", "dataflow_aggregator_pods_scraped",
+    *WORKQUEUE_FAMILIES,
 )
 
 

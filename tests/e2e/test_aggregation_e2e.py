@@ -122,13 +122,14 @@ def test_the_leader_serves_every_processor_pods_series_merged_and_the_follower_n
     assert {(s.labels["name"], s.labels["pod"], s.value) for s in received.samples} == {
         (pod.dataflow, pod.name, float(pod.lines)) for pod in scenario.pods}
     assert all(s.labels["namespace"] == scenario.namespace for s in received.samples)
-    # One HELP and one TYPE per family, a histogram's samples together, nothing but dataflow_*.
+    # One HELP and one TYPE per family, a histogram's samples together, nothing but dataflow_* and the
+    # operator's own work-queue families (client-go's names).
     for kind in ("# HELP ", "# TYPE "):
         names = [line.split(" ")[2] for line in text.splitlines() if line.startswith(kind)]
         assert len(names) == len(set(names)), f"repeated {kind.strip()} lines"
     histogram = families["dataflow_processing_duration_seconds"]
     assert {s.labels["pod"] for s in histogram.samples} == every_pod
-    assert all(s.name.startswith("dataflow_") for family in families.values() for s in family.samples)
+    assert all(s.name.startswith(("dataflow_", "workqueue_")) for family in families.values() for s in family.samples)
     assert not [s for s in received.samples if s.name.endswith("_created")]
     assert {s.labels["name"] for s in families["dataflow_status"].samples} == set(PODS)
     assert families["dataflow_aggregator_pods_scraped"].samples[0].value == len(every_pod)
