@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..pipeline.api_fields import allowed_keys, api_field, build
-from ..spec.fields import Fields
+from ..pipeline.config_fields import Fields
 
 #: The path that means standard input (source) or standard output (sink).
 STANDARD_STREAM = "-"

@@ -8,8 +8,8 @@ import importlib
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from ..spec.fields import Fields
-from .base import ConnectorContext, Sink, Source
+from ..pipeline.config_fields import Fields
+from ..pipeline.connector import ConnectorContext, Sink, Source
 
 
 class ConfigClass(Protocol):
@@ -50,12 +50,12 @@ def config_class(role: str, type_: str) -> ConfigClass | None:
 
 _SOURCES = {
     "file": "dataflow_operator.connectors.file:FileSource",
-    "kafka": "dataflow_operator.connectors.kafka:KafkaSource",
+    "kafka": "dataflow_operator.connectors.kafka.source:KafkaSource",
     "postgresql": "dataflow_operator.connectors.postgresql:PostgreSQLSource",
 }
 _SINKS = {
     "file": "dataflow_operator.connectors.file:FileSink",
-    "kafka": "dataflow_operator.connectors.kafka:KafkaSink",
+    "kafka": "dataflow_operator.connectors.kafka.sink:KafkaSink",
     "postgresql": "dataflow_operator.connectors.postgresql:PostgreSQLSink",
 }
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from .checkpoint import RESET_REQUEST, CheckpointStore
+from ..pipeline.checkpoint import RESET_REQUEST, CheckpointStore
 
 log = logging.getLogger(__name__)
 

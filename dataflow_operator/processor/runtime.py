@@ -20,15 +20,16 @@ from prometheus_client import CollectorRegistry
 from ..observability.http import HttpServer
 from ..observability.redaction import register_secrets
 from ..observability.sentry import report
-from ..spec import FieldError, SpecError, spec_from_document, validate_spec, with_defaults
+from ..pipeline.checkpoint import CheckpointStore, CorruptCheckpointError, FileCheckpointStore, MemoryCheckpointStore
+from ..pipeline.config_fields import FieldError, SpecError
+from ..pipeline.metrics import ProcessorMetrics
+from ..pipeline.progress import ProgressTracker
+from ..spec import spec_from_document, validate_spec, with_defaults
 from ..spec.manifest_loader import WHOLE_DOCUMENT, ManifestError, load_single_document, read_manifest
 from ..spec.metadata import validate_metadata
 from ..spec.model import reset_requested
 from ..spec.secrets import secret_values
-from .checkpoint import CheckpointStore, CorruptCheckpointError, FileCheckpointStore, MemoryCheckpointStore
 from .engine import Pipeline, PipelineResult
-from .health import ProgressTracker
-from .metrics import ProcessorMetrics
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any, TextIO
 
-from .fields import FieldError, Fields, shown, type_name
+from ..pipeline.config_fields import FieldError, Fields, shown, type_name
 from .manifest_loader import WHOLE_DOCUMENT, ManifestError, decode_manifest, load_yaml_documents, read_manifest
 from .metadata import is_object_name, validate_metadata
 from .model import API_VERSION, KIND

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ...pipeline.api_fields import allowed_keys, api_field
-from ...spec.fields import Fields
+from ...pipeline.config_fields import Fields
 from .security import SECURITY_PROTOCOLS, infer_security_protocol, normalize_security_protocol
 
 SASL_MECHANISMS = ("plain", "scram-sha-256", "scram-sha-512")

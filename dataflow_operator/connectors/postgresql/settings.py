@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ...pipeline.api_fields import allowed_keys, api_field, build
-from ...spec.fields import Fields
+from ...pipeline.config_fields import Fields
 
 UPSERT_STRATEGIES = ("always", "ifNewer")
 #: The tracking column of a table read when none is named.

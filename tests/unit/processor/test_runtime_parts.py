@@ -10,14 +10,14 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from dataflow_operator.processor.checkpoint import (
+from dataflow_operator.pipeline.checkpoint import (
     Checkpointer,
     CorruptCheckpointError,
     FileCheckpointStore,
     MemoryCheckpointStore,
     deferred_saves,
 )
-from dataflow_operator.processor.errors import (
+from dataflow_operator.pipeline.errors import (
     ERROR_TYPES,
     ClassifiedError,
     EnvironmentalError,
@@ -25,9 +25,9 @@ from dataflow_operator.processor.errors import (
     classify,
     is_environmental,
 )
-from dataflow_operator.processor.health import ProgressTracker
-from dataflow_operator.processor.message import Message
-from dataflow_operator.processor.metrics import ProcessorMetrics, exponential_buckets
+from dataflow_operator.pipeline.message import Message
+from dataflow_operator.pipeline.metrics import ProcessorMetrics, exponential_buckets
+from dataflow_operator.pipeline.progress import ProgressTracker
 from dataflow_operator.processor.queues import ChunkQueue
 from dataflow_operator.spec.durations import parse_duration
 
