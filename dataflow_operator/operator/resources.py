@@ -19,7 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..spec.model import API_VERSION, DEFAULT_RESOURCES, KIND
+from ..spec.api import default_resources
+from ..spec.model import API_VERSION, KIND
 
 Manifest = dict[str, Any]
 
@@ -180,7 +181,7 @@ def deployment(dataflow: Mapping[str, Any], spec: Mapping[str, Any], *, document
                          "periodSeconds": 5, "timeoutSeconds": 2, "failureThreshold": 60},
         "livenessProbe": {"httpGet": {"path": "/livez", "port": "metrics"},
                           "periodSeconds": 10, "timeoutSeconds": 2, "failureThreshold": 3},
-        "resources": copy.deepcopy(spec.get("resources") or DEFAULT_RESOURCES),
+        "resources": copy.deepcopy(spec.get("resources") or default_resources().manifest()),
         # An exec sleep rather than the newer `sleep` action: that one needs Kubernetes >= 1.30, and a
         # field an older API server drops would differ from the desired object on every reconcile.
         "lifecycle": {"preStop": {"exec": {"command": ["sleep", str(PRE_STOP_SLEEP_SECONDS)]}}},

@@ -38,6 +38,8 @@ class ApiField:
     extra: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     #: The value may come from a Secret instead: ``True`` for ``<name>SecretRef``, or that key's name.
     secret_ref: bool | str = False
+    #: False for what parsing derives from other fields: neither a key of the object nor in the schema.
+    in_api: bool = True
     #: Whether the API server fills the default in. Off by default: the processor and the operator
     #: apply defaults, and a server-side default would change every stored object (and so the hash
     #: of every processor's spec Secret) on upgrade.
@@ -58,6 +60,11 @@ def api_meta(field: dataclasses.Field[Any]) -> ApiField:
     return meta if isinstance(meta, ApiField) else ApiField()
 
 
+def api_fields(cls: type) -> list[dataclasses.Field[Any]]:
+    """The fields of ``cls`` that are keys of its JSON form."""
+    return [field for field in dataclasses.fields(cls) if api_meta(field).in_api]
+
+
 def json_name(field: dataclasses.Field[Any]) -> str:
     meta = api_meta(field)
     if meta.name:
@@ -76,7 +83,7 @@ def secret_ref_key(field: dataclasses.Field[Any]) -> str | None:
 def allowed_keys(cls: type) -> tuple[str, ...]:
     """The JSON keys an object of ``cls`` may hold: its fields and their SecretRef variants."""
     keys: list[str] = []
-    for field in dataclasses.fields(cls):
+    for field in api_fields(cls):
         keys.append(json_name(field))
         ref = secret_ref_key(field)
         if ref is not None:

@@ -18,8 +18,6 @@ from ..connectors.registry import connector_types
 from ..pipeline.api_fields import api_field
 from ..transformers.registry import allowed_types as transformation_types
 
-API_VERSION = "dataflow.dataflow.io/v1"
-KIND = "DataFlow"
 ACK_POLICIES = ("afterWrite", "never", "afterMainSinkSuccess")
 ACK_GRANULARITIES = ("batch", "message")
 REPEATS = ("daily", "weekly", "monthly", "")
@@ -85,7 +83,7 @@ class TransformationSpec:
     when: str | None = api_field("Condition (the filter/router condition language); the transformation "
                                  "applies only to messages that match.", default=None)
     #: A router's routes, parsed (the sinks typed like any sink); empty for other types.
-    routes: tuple[Route, ...] = api_field(default=(), name="")
+    routes: tuple[Route, ...] = api_field(default=(), in_api=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,26 +11,12 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
+from ..pipeline.api_fields import api_fields, default_of, field_default, json_name
+from .api import DataFlowSpec, ErrorSinkSpec
+
 API_VERSION = "dataflow.dataflow.io/v1"
 KIND = "DataFlow"
 RESET_CHECKPOINT_ANNOTATION = "dataflow.dataflow.io/reset-checkpoint"
-
-SPEC_DEFAULTS: dict[str, Any] = {
-    "replicas": 1,
-    "channelBufferSize": 100,
-    "checkpointPersistence": True,
-    "checkpointSyncOnAck": False,
-    "checkpointSaveInterval": "30s",
-    "checkpointReset": False,
-    "ackGranularity": "batch",
-    "strictIdempotency": False,
-}
-DEFAULT_RESOURCES: dict[str, Any] = {
-    "requests": {"cpu": "100m", "memory": "128Mi"},
-    "limits": {"cpu": "500m", "memory": "512Mi"},
-}
-DEFAULT_ACK_POLICY = "afterWrite"
-
 
 def normalize_component(component: Any) -> Any:
     """``{type, <type>: {...}}`` → ``{type, config: {...}}``; anything malformed is left for validation."""
@@ -77,15 +63,17 @@ def normalize(spec: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def with_defaults(spec: Mapping[str, Any]) -> dict[str, Any]:
-    """The normalised spec with spec-level defaults filled in (connector defaults live with
-    each connector)."""
+    """The normalised spec with the spec-level scalar defaults of :class:`~.api.DataFlowSpec` filled in
+    (connector defaults live with each connector's config class)."""
     result = normalize(spec)
-    for key, value in SPEC_DEFAULTS.items():
-        result.setdefault(key, value)
+    for field in api_fields(DataFlowSpec):
+        default = default_of(field)
+        if isinstance(default, (bool, int, str)):
+            result.setdefault(json_name(field), default)
     result.setdefault("transformations", [])
     errors = result.get("errors")
     if isinstance(errors, dict):
-        errors.setdefault("ackPolicy", DEFAULT_ACK_POLICY)
+        errors.setdefault("ackPolicy", field_default(ErrorSinkSpec, "ack_policy"))
     return result
 
 
