@@ -38,6 +38,10 @@ class ApiField:
     extra: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     #: The value may come from a Secret instead: ``True`` for ``<name>SecretRef``, or that key's name.
     secret_ref: bool | str = False
+    #: Whether the JSON object must have the key; by default, when the Python field has no default.
+    #: False for a field that parsing always fills in from another form (``{type: kafka, kafka: {...}}``
+    #: gives ``config``).
+    required: bool | None = None
     #: False for what parsing derives from other fields: neither a key of the object nor in the schema.
     in_api: bool = True
     #: Whether the API server fills the default in. Off by default: the processor and the operator
@@ -58,6 +62,11 @@ def api_field(description: str = "", *, default: Any = dataclasses.MISSING,
 def api_meta(field: dataclasses.Field[Any]) -> ApiField:
     meta = field.metadata.get(_KEY)
     return meta if isinstance(meta, ApiField) else ApiField()
+
+
+def is_required(field: dataclasses.Field[Any]) -> bool:
+    required = api_meta(field).required
+    return default_of(field) is dataclasses.MISSING if required is None else required
 
 
 def api_fields(cls: type) -> list[dataclasses.Field[Any]]:

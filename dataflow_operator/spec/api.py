@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from ..connectors.registry import connector_types
 from ..pipeline.api_fields import api_field
-from ..transformers.registry import allowed_types as transformation_types
+from ..transformers.registry import types as transformer_types
 
 ACK_POLICIES = ("afterWrite", "never", "afterMainSinkSuccess")
 ACK_GRANULARITIES = ("batch", "message")
@@ -38,6 +38,10 @@ def _sink_types() -> list[str]:
     return connector_types("sink")
 
 
+def _transformation_types() -> list[str]:
+    return list(transformer_types())
+
+
 #: A connector's typed config: one of the config classes of the connector registry
 #: (``KafkaSourceConfig``, ``PostgreSQLSinkConfig``, ...).
 ConnectorConfig = object
@@ -47,16 +51,20 @@ ConnectorConfig = object
 class SourceSpec:
     """Where messages are read from."""
 
+    ENCODED_BY_TYPE: ClassVar[bool] = True
+
     type: str = api_field("Connector type.", choices=_source_types)
-    config: ConnectorConfig = api_field(_CONFIG, free_form=True)
+    config: ConnectorConfig = api_field(_CONFIG, free_form=True, required=False)
 
 
 @dataclass(frozen=True, slots=True)
 class SinkSpec:
     """Where messages are written to."""
 
+    ENCODED_BY_TYPE: ClassVar[bool] = True
+
     type: str = api_field("Connector type.", choices=_sink_types)
-    config: ConnectorConfig = api_field(_CONFIG, free_form=True)
+    config: ConnectorConfig = api_field(_CONFIG, free_form=True, required=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +85,9 @@ class Route:
 
 @dataclass(frozen=True, slots=True)
 class TransformationSpec:
-    type: str = api_field("Transformation type.", choices=transformation_types)
+    ENCODED_BY_TYPE: ClassVar[bool] = True
+
+    type: str = api_field("Transformation type.", choices=_transformation_types)
     config: Mapping[str, Any] = api_field("Transformation configuration; may be omitted for types whose "
                                           "settings are all optional.", default_factory=dict, free_form=True)
     when: str | None = api_field("Condition (the filter/router condition language); the transformation "
@@ -119,7 +129,7 @@ def default_resources() -> Resources:
 
 @dataclass(frozen=True, slots=True)
 class LocalObjectReference:
-    name: str = api_field()
+    name: str = api_field(required=False)  # as in core/v1; validation requires it
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +148,11 @@ class Maintenance:
 @dataclass(frozen=True, slots=True)
 class DataFlowSpec:
     """The pipeline: source, transformations, sink and optional error sink, and how its processor runs."""
+
+    CRD_EXTENSIONS: ClassVar[Mapping[str, Any]] = {"x-kubernetes-validations": [{
+        "rule": "!has(self.replicas) || self.replicas <= 1 || self.source.type == 'kafka'",
+        "message": "replicas greater than 1 is allowed only for a kafka source (other sources share one checkpoint)",
+        "fieldPath": ".replicas"}]}
 
     source: SourceSpec = api_field("Where messages are read from.")
     sink: SinkSpec = api_field("Where messages are written to.")

@@ -27,6 +27,7 @@ class TimestampTransformer(Transformer):
     """Sets ``fieldName`` (default ``created_at``) to the processing time as a string."""
 
     type_name = "timestamp"
+    config_keys = ("fieldName", "format")
     config_optional = True
     #: The wall clock, in the process's local zone; tests replace it per instance.
     clock: Callable[[], datetime] = staticmethod(_local_now)
@@ -38,7 +39,7 @@ class TimestampTransformer(Transformer):
 
     @classmethod
     def validate_config(cls, config: Mapping[str, Any], path: str) -> list[FieldError]:
-        fields, errors = validation.reader(config, path, ("fieldName", "format"))
+        fields, errors = validation.reader(config, path, cls.config_keys)
         validation.path(fields, "fieldName", required=False)
         fields.string("format")
         return errors
@@ -55,6 +56,7 @@ class FlattenTransformer(Transformer):
     """One message per element of the array at ``field``."""
 
     type_name = "flatten"
+    config_keys = ("field",)
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         super().__init__(config)
@@ -66,7 +68,7 @@ class FlattenTransformer(Transformer):
 
     @classmethod
     def validate_config(cls, config: Mapping[str, Any], path: str) -> list[FieldError]:
-        fields, errors = validation.reader(config, path, ("field",))
+        fields, errors = validation.reader(config, path, cls.config_keys)
         validation.path(fields, "field")
         return errors
 
@@ -115,6 +117,7 @@ class FilterTransformer(Transformer):
     """Keeps the message when ``condition`` holds, drops it otherwise. Never raises."""
 
     type_name = "filter"
+    config_keys = ("condition",)
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         super().__init__(config)
@@ -122,7 +125,7 @@ class FilterTransformer(Transformer):
 
     @classmethod
     def validate_config(cls, config: Mapping[str, Any], path: str) -> list[FieldError]:
-        fields, errors = validation.reader(config, path, ("condition",))
+        fields, errors = validation.reader(config, path, cls.config_keys)
         validation.condition(fields, "condition")
         return errors
 
@@ -138,6 +141,7 @@ class RouterTransformer(Transformer):
     """
 
     type_name = "router"
+    config_keys = ("routes",)
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         super().__init__(config)
@@ -149,7 +153,7 @@ class RouterTransformer(Transformer):
     @classmethod
     def validate_config(cls, config: Mapping[str, Any], path: str) -> list[FieldError]:
         # The route sinks are connector specs; spec validation checks them with the sink rules.
-        fields, errors = validation.reader(config, path, ("routes",))
+        fields, errors = validation.reader(config, path, cls.config_keys)
         routes = fields.config.get("routes")
         if routes is None:
             fields.error("routes", "required")
@@ -183,6 +187,7 @@ class MaskTransformer(Transformer):
     """Replaces each existing field with a mask string (always a JSON string)."""
 
     type_name = "mask"
+    config_keys = ("fields", "maskChar", "keepLength")
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         super().__init__(config)
@@ -193,7 +198,7 @@ class MaskTransformer(Transformer):
 
     @classmethod
     def validate_config(cls, config: Mapping[str, Any], path: str) -> list[FieldError]:
-        fields, errors = validation.reader(config, path, ("fields", "maskChar", "keepLength"))
+        fields, errors = validation.reader(config, path, cls.config_keys)
         validation.path_list(fields, "fields")
         fields.string("maskChar")
         fields.boolean("keepLength")
@@ -222,13 +227,15 @@ class MaskTransformer(Transformer):
 class _FieldListTransformer(Transformer):
     """A step configured by ``fields`` alone: a non-empty list of paths."""
 
+    config_keys = ("fields",)
+
     def __init__(self, config: Mapping[str, Any]) -> None:
         super().__init__(config)
         self.paths = parse_paths([str(field) for field in config.get("fields") or []])
 
     @classmethod
     def validate_config(cls, config: Mapping[str, Any], path: str) -> list[FieldError]:
-        fields, errors = validation.reader(config, path, ("fields",))
+        fields, errors = validation.reader(config, path, cls.config_keys)
         validation.path_list(fields, "fields")
         return errors
 

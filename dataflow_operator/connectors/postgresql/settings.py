@@ -24,14 +24,15 @@ class PostgreSQLSourceConfig:
     table: str = api_field("Table to read; with query, names the read in the checkpoint.", secret_ref=True)
     query: str | None = api_field("SELECT to poll instead of the whole table.", default=None)
     poll_interval: int = api_field("Seconds between polls.", default=5, minimum=1)
-    read_batch_size: int = api_field("Rows per page; 0 means 1000.", default=0, minimum=0)
+    read_batch_size: int = api_field("Rows per query; 0 means pages of 1000.", default=0, minimum=0)
     change_tracking_column: str | None = api_field(
         f"Column whose growth marks new or changed rows ({DEFAULT_TRACKING_COLUMN} when unset; with query and "
         "unset, the query is re-run as it is).", default=None)
     order_by_column: str = api_field("Tie-breaker column, unique per row.", default="id")
     change_tracking_delay: float = api_field("Seconds a row must have aged before it is read (lets slow "
                                              "transactions commit).", default=0.0, minimum=0)
-    auto_create_table: bool = api_field("Create the table when it does not exist.", default=False)
+    auto_create_table: bool = api_field("Create the table (id, created_at, updated_at) when it does not exist.",
+                                        default=False)
 
     @property
     def tracked(self) -> bool:
@@ -78,14 +79,16 @@ class PostgreSQLSinkConfig:
     batch_flush_interval_seconds: int = api_field("Longest wait before a partial batch is written; 0: never "
                                                   "on a timer.", default=10, minimum=0)
     auto_create_table: bool = api_field("Create the table when it does not exist.", default=False)
-    raw_mode: bool = api_field("Store each message whole in a data JSONB column.", default=False)
+    raw_mode: bool = api_field("Store each message in a data JSONB column (with _metadata) instead of a column "
+                               "per field.", default=False)
     upsert_mode: bool = api_field("INSERT … ON CONFLICT DO UPDATE instead of DO NOTHING.", default=False)
-    conflict_key: str | None = api_field("Comma-separated conflict columns (default: the primary key).",
+    conflict_key: str | None = api_field("Conflict columns, comma-separated (default: the primary key, else id).",
                                          default=None)
     upsert_strategy: str = api_field("ifNewer updates only when upsertVersionColumn grows.", default="always",
                                      enum=UPSERT_STRATEGIES)
     upsert_version_column: str | None = api_field("Version column compared by ifNewer.", default=None)
-    soft_delete_column: str | None = api_field("Column set instead of deleting, for tombstones.", default=None)
+    soft_delete_column: str | None = api_field("A delete (metadata operation delete) sets this column to now() instead "
+                                              "of deleting the row.", default=None)
     flatten_metadata_columns: bool = api_field("With rawMode, one column per metadata field.", default=False)
     flatten_metadata_columns_prefix: str = api_field("Prefix of the flattened metadata columns.", default="")
     connection_timeout: int | None = api_field("Seconds to wait for a connection (libpq's default when unset).",
