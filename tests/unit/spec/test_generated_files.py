@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from dataflow_operator.pipeline.api_fields import api_field
 from dataflow_operator.spec import generate
 from dataflow_operator.spec.crd_schema import object_schema
