@@ -19,13 +19,11 @@ from typing import Any
 
 import yaml
 
+from ..contract import API_GROUP, API_VERSION_NAME, KIND, PLURAL
 from ..pipeline.api_fields import api_fields, api_meta, default_of, enum_of, is_required, json_name
 from .api import DataFlowSpec
-from .model import API_VERSION, KIND
 from .status import DataFlowStatus
 
-GROUP, VERSION = API_VERSION.split("/")
-PLURAL = "dataflows"
 CRD_PATH = "helm/dataflow-operator/files/crds/dataflow.dataflow.io_dataflows.yaml"
 HEADER = """\
 # The DataFlow CRD: the one copy in the repository. The chart renders it from here
@@ -47,14 +45,14 @@ def crd() -> dict[str, Any]:
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{PLURAL}.{GROUP}"},
+        "metadata": {"name": f"{PLURAL}.{API_GROUP}"},
         "spec": {
-            "group": GROUP,
+            "group": API_GROUP,
             "names": {"kind": KIND, "listKind": f"{KIND}List", "plural": PLURAL, "singular": KIND.lower(),
                       "shortNames": ["df"]},
             "scope": "Namespaced",
             "versions": [{
-                "name": VERSION, "served": True, "storage": True,
+                "name": API_VERSION_NAME, "served": True, "storage": True,
                 "subresources": {"status": {}},
                 "additionalPrinterColumns": PRINTER_COLUMNS,
                 "schema": {"openAPIV3Schema": root_schema()},

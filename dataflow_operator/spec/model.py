@@ -11,12 +11,10 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
+from ..contract import RESET_CHECKPOINT_ANNOTATION
 from ..pipeline.api_fields import api_fields, default_of, field_default, json_name
 from .api import DataFlowSpec, ErrorSinkSpec
 
-API_VERSION = "dataflow.dataflow.io/v1"
-KIND = "DataFlow"
-RESET_CHECKPOINT_ANNOTATION = "dataflow.dataflow.io/reset-checkpoint"
 
 def normalize_component(component: Any) -> Any:
     """``{type, <type>: {...}}`` → ``{type, config: {...}}``; anything malformed is left for validation."""
