@@ -31,8 +31,9 @@ from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests.peers helpers
 
+from dataflow_operator.processor.assembly import build_pipeline
 from dataflow_operator.processor.checkpoint import MemoryCheckpointStore
-from dataflow_operator.processor.engine import Pipeline
+from dataflow_operator.processor.engine import Services
 from dataflow_operator.processor.health import ProgressTracker
 from dataflow_operator.processor.metrics import ProcessorMetrics
 from dataflow_operator.spec import validate_spec, with_defaults
@@ -122,9 +123,9 @@ def processor(bootstrap: str, source: str, target: str, stop: threading.Event) -
         "channelBufferSize": 1000,
     }
     assert not validate_spec(spec)
-    pipeline = Pipeline(with_defaults(spec), namespace="bench", name="kafka",
-                        metrics=ProcessorMetrics("bench", "kafka"), checkpoints=MemoryCheckpointStore(),
-                        progress=ProgressTracker(0))
+    pipeline = build_pipeline(with_defaults(spec), Services(
+        namespace="bench", name="kafka", metrics=ProcessorMetrics("bench", "kafka"),
+        checkpoints=MemoryCheckpointStore(), progress=ProgressTracker(0)))
     threading.Thread(target=lambda: (stop.wait(), pipeline.stop()), daemon=True).start()
     result = pipeline.run()
     assert result.failure is None, result.failure

@@ -38,6 +38,7 @@ from dataflow_operator.connectors.base import ConnectorContext
 from dataflow_operator.connectors.postgresql import PostgreSQLSink
 from dataflow_operator.connectors.postgresql.payloads import decode_payload
 from dataflow_operator.connectors.postgresql.tuning import SinkTuning
+from dataflow_operator.processor.assembly import settings_from_spec
 from dataflow_operator.processor.checkpoint import MemoryCheckpointStore
 from dataflow_operator.processor.health import ProgressTracker
 from dataflow_operator.processor.message import Message
@@ -63,7 +64,7 @@ def batches(items: list[Message], size: int) -> list[list[Message]]:
 def with_sink(dsn: str, table: str, *, copy_first: bool = True,
               stage: bool = False) -> Callable[[list[list[Message]]], None]:
     context = ConnectorContext("bench", "bench", "sink", ProcessorMetrics("bench", "bench").connector(
-        "postgresql", "sink"), MemoryCheckpointStore(), ProgressTracker(0))
+        "postgresql", "sink"), MemoryCheckpointStore(), ProgressTracker(0), settings_from_spec({}))
 
     tuning = SinkTuning(copy_first=copy_first, parameter_max_bytes=0 if stage else SinkTuning().parameter_max_bytes)
 

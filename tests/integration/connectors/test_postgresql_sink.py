@@ -11,13 +11,13 @@ from typing import Any
 import psycopg
 import pytest
 
-from dataflow_operator.connectors.base import BatchLimits, PipelineSettings
+from dataflow_operator.connectors.base import BatchLimits
 from dataflow_operator.connectors.postgresql import PostgreSQLSink
 from dataflow_operator.connectors.postgresql.tuning import SinkTuning
 from dataflow_operator.processor.errors import ClassifiedError
 from dataflow_operator.processor.message import Message
 
-from .harness import Harness
+from .harness import Harness, pipeline_settings
 
 
 @pytest.fixture
@@ -26,7 +26,7 @@ def table() -> str:
 
 
 def make_sink(dsn: str, table: str, **config: Any) -> tuple[PostgreSQLSink, Harness]:
-    settings = config.pop("settings", PipelineSettings())
+    settings = config.pop("settings", pipeline_settings())
     tuning = config.pop("tuning", SinkTuning())
     harness = Harness("postgresql", "sink", settings=settings)
     sink = PostgreSQLSink({"connectionString": dsn, "table": table, **config}, harness.context, tuning)
@@ -270,7 +270,7 @@ def test_batch_limits(dsn: str, db: psycopg.Connection[Any], table: str,
                       case: tuple[dict[str, Any], str, BatchLimits]) -> None:
     config, granularity, limits = case
     db.execute(f"CREATE TABLE {table} (id BIGINT)")
-    sink, _ = make_sink(dsn, table, settings=PipelineSettings(ack_granularity=granularity), **config)
+    sink, _ = make_sink(dsn, table, settings=pipeline_settings(ack_granularity=granularity), **config)
     try:
         assert sink.batch_limits() == limits
     finally:
