@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from dataflow_operator.connectors.base import BatchLimits, Sink, WriteFailure
+from dataflow_operator.connectors.base import WriteFailure
 from dataflow_operator.processor.chain import TransformChain
 from dataflow_operator.processor.error_sink import ErrorSinkWriter
 from dataflow_operator.processor.errors import InvalidDataError
@@ -19,10 +19,11 @@ from dataflow_operator.processor.metrics import ProcessorMetrics
 from dataflow_operator.processor.queues import ChunkQueue
 from dataflow_operator.processor.writer import SinkWriter, WriteStoppedError
 
+from .fakes import FakeSink
 from .test_batch_isolation import RecordingErrorSink, error_writer
 
 
-class FlakySink(Sink):
+class FlakySink(FakeSink):
     """Raises ``errors`` one call at a time, then writes; refuses payloads starting with ``bad``."""
 
     type_name = "flaky"
@@ -32,21 +33,12 @@ class FlakySink(Sink):
         self.calls = 0
         self.written: list[bytes] = []
 
-    def connect(self) -> None:
-        pass
-
-    def batch_limits(self) -> BatchLimits:
-        return BatchLimits(100, None)
-
     def write(self, batch: list[Message]) -> list[WriteFailure]:
         self.calls += 1
         if self.errors:
             raise self.errors.pop(0)
         self.written.extend(m.data for m in batch if not m.data.startswith(b"bad"))
         return [WriteFailure(m, InvalidDataError("refused")) for m in batch if m.data.startswith(b"bad")]
-
-    def close(self) -> None:
-        pass
 
 
 def run_writer(sink: FlakySink, messages: list[Message], retry_delays: tuple[float, ...],
