@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..connectors import registry as connectors
-from ..connectors.base import ConnectorContext, PipelineSettings, Sink, Source
+from ..pipeline.connector import ConnectorContext, PipelineSettings, Sink, Source
 from ..spec.durations import parse_duration
 from ..spec.model import DEFAULT_ACK_POLICY, SPEC_DEFAULTS
 from ..spec.routes import ROUTER_TYPE, RouterSpec

@@ -24,14 +24,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..connectors.base import Sink, Source
+from ..pipeline.checkpoint import CheckpointStore
+from ..pipeline.connector import Sink, Source
+from ..pipeline.errors import classify
+from ..pipeline.message import AckCountdown, Message
+from ..pipeline.metrics import ProcessorMetrics
+from ..pipeline.progress import ProgressTracker
 from .chain import TransformChain, TransformFailure
-from .checkpoint import CheckpointStore
 from .error_sink import ErrorSinkWriter, Failure
-from .errors import classify
-from .health import ProgressTracker
-from .message import AckCountdown, Message
-from .metrics import ProcessorMetrics
 from .queues import ChunkQueue
 from .routes import DEFAULT_ROUTE
 from .writer import SinkWriter
@@ -114,7 +114,7 @@ class Pipeline:
         self.main_route = _Route(DEFAULT_ROUTE, self._queue(DEFAULT_ROUTE if routed else "output"), parts.main_sink)
         self.routes = {label: _Route(label, self._queue(label), sink) for label, sink in parts.route_sinks.items()}
         self._reader_stage = metrics.stage_duration("read")
-        self._received = metrics.child("dataflow_messages_received_total", self.source_type)
+        self._received = metrics.messages_received.labels(self.source_type)
         self._input_size = metrics.message_size("input")
         self._source_context_metrics = self.source.context.metrics
 

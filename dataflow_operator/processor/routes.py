@@ -15,10 +15,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..pipeline.message import Message
 from ..spec.routes import ROUTER_TYPE, RouterSpec
 from ..transformers.conditions import Condition
 from ..transformers.jsonvalues import MISSING, peek_doc
-from .message import Message
 
 #: The route label of messages no router sent elsewhere: the main sink.
 DEFAULT_ROUTE = "default"

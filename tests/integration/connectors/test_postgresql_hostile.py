@@ -19,8 +19,8 @@ import pytest
 from dataflow_operator.connectors.postgresql import PostgreSQLSink
 from dataflow_operator.connectors.postgresql.server_errors import MAX_MESSAGE_CHARS
 from dataflow_operator.connectors.postgresql.tuning import SinkTuning
-from dataflow_operator.processor.errors import ClassifiedError, is_environmental
-from dataflow_operator.processor.message import Message
+from dataflow_operator.pipeline.errors import ClassifiedError, is_environmental
+from dataflow_operator.pipeline.message import Message
 
 from .harness import Harness
 from .postgresql_paths import COPY, PARAMETER, STAGE

@@ -11,11 +11,11 @@ from typing import Any
 import psycopg
 import pytest
 
-from dataflow_operator.connectors.base import BatchLimits
 from dataflow_operator.connectors.postgresql import PostgreSQLSink
 from dataflow_operator.connectors.postgresql.tuning import SinkTuning
-from dataflow_operator.processor.errors import ClassifiedError
-from dataflow_operator.processor.message import Message
+from dataflow_operator.pipeline.connector import BatchLimits
+from dataflow_operator.pipeline.errors import ClassifiedError
+from dataflow_operator.pipeline.message import Message
 
 from .harness import Harness, pipeline_settings
 from .postgresql_paths import COPY, PARAMETER, STAGE

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from dataflow_operator.connectors.file import CHECKPOINT_KEY, FileSource
 from dataflow_operator.connectors.file_position import FINGERPRINT_BYTES, FileIdentity, FilePosition, parse_position
-from dataflow_operator.processor.checkpoint import CheckpointStore, CorruptCheckpointError, FileCheckpointStore
+from dataflow_operator.pipeline.checkpoint import CheckpointStore, CorruptCheckpointError, FileCheckpointStore
 from tests.integration.connectors.harness import Harness, pipeline_settings
 
 LOGGER = "dataflow_operator.connectors.file"

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from dataflow_operator.connectors import registry
-from dataflow_operator.connectors.base import BatchLimits, ConnectorContext, Sink
+from dataflow_operator.pipeline.connector import BatchLimits, ConnectorContext, Sink
 from dataflow_operator.processor.assembly import SinkFactory
 
 

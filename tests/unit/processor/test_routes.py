@@ -9,14 +9,15 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from prometheus_client import CollectorRegistry
 
-from dataflow_operator.connectors.base import WriteFailure
+from dataflow_operator.pipeline.checkpoint import MemoryCheckpointStore
+from dataflow_operator.pipeline.connector import WriteFailure
+from dataflow_operator.pipeline.message import Message
+from dataflow_operator.pipeline.metrics import ProcessorMetrics
+from dataflow_operator.pipeline.progress import ProgressTracker
 from dataflow_operator.processor.assembly import Factories, build_pipeline
-from dataflow_operator.processor.checkpoint import MemoryCheckpointStore
 from dataflow_operator.processor.engine import Services
-from dataflow_operator.processor.health import ProgressTracker
-from dataflow_operator.processor.message import Message
-from dataflow_operator.processor.metrics import ProcessorMetrics
 from dataflow_operator.processor.routes import RouteChoice, RouteTable
 from dataflow_operator.spec import validate_spec, with_defaults
 from dataflow_operator.spec.routes import RouterSpec
@@ -128,7 +129,8 @@ def test_the_engine_writes_each_message_to_its_routes_sink(tmp_path: Path) -> No
     spec["transformations"][0]["config"]["routes"][0]["sink"] = memory("errors-route")
     spec["transformations"][2]["config"]["routes"][0]["sink"] = memory("audit-route")
     MemorySink.written = {}
-    metrics = ProcessorMetrics("ns", "n")
+    registry = CollectorRegistry()
+    metrics = ProcessorMetrics("ns", "n", registry=registry)
     services = Services(namespace="ns", name="n", metrics=metrics, checkpoints=MemoryCheckpointStore(),
                         progress=ProgressTracker(0))
     result = build_pipeline(with_defaults(spec), services, Factories(sink=sinks_with(MemorySink))).run()
@@ -139,5 +141,7 @@ def test_the_engine_writes_each_message_to_its_routes_sink(tmp_path: Path) -> No
     [record] = [json.loads(line) for line in (tmp_path / "errors.jsonl").read_text().splitlines()]
     assert record["original_message"]["id"] == 2
     assert "routed_condition" not in json.dumps(record) and "$.level" not in json.dumps(record["error"])
-    written = metrics.connector("file", "error_sink").written("$.level == 'error'")
-    assert written.value == 1  # the failure is counted under the route it had chosen
+    written = registry.get_sample_value("dataflow_connector_messages_written_total", {
+        "namespace": "ns", "name": "n", "connector_type": "file", "connector_name": "error_sink",
+        "route": "$.level == 'error'"})
+    assert written == 1  # the failure is counted under the route it had chosen
