@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 from ..connectors.registry import connector_types
 from ..pipeline.api_fields import api_field
-from ..transformers.registry import types as transformer_types
+from .routes import entry_rules
 
 ACK_POLICIES = ("afterWrite", "never", "afterMainSinkSuccess")
 ACK_GRANULARITIES = ("batch", "message")
@@ -39,7 +39,7 @@ def _sink_types() -> list[str]:
 
 
 def _transformation_types() -> list[str]:
-    return list(transformer_types())
+    return list(entry_rules())
 
 
 #: A connector's typed config: one of the config classes of the connector registry
@@ -76,14 +76,6 @@ class ErrorSinkSpec(SinkSpec):
 
 
 @dataclass(frozen=True, slots=True)
-class Route:
-    """One route of a router: messages matching ``condition`` go to ``sink`` instead of the main sink."""
-
-    condition: str
-    sink: SinkSpec
-
-
-@dataclass(frozen=True, slots=True)
 class TransformationSpec:
     ENCODED_BY_TYPE: ClassVar[bool] = True
 
@@ -92,8 +84,6 @@ class TransformationSpec:
                                           "settings are all optional.", default_factory=dict, free_form=True)
     when: str | None = api_field("Condition (the filter/router condition language); the transformation "
                                  "applies only to messages that match.", default=None)
-    #: A router's routes, parsed (the sinks typed like any sink); empty for other types.
-    routes: tuple[Route, ...] = api_field(default=(), in_api=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,8 +177,3 @@ class DataFlowSpec:
                                          "(false: warn only).", default=False)
     maintenance: Maintenance | None = api_field("Maintenance window or manual suspension: the processor is "
                                                 "scaled to 0 while active.", default=None)
-
-    @property
-    def routes(self) -> tuple[Route, ...]:
-        """Every router step's routes, in order."""
-        return tuple(route for step in self.transformations for route in step.routes)

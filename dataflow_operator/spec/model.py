@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from ..contract import RESET_CHECKPOINT_ANNOTATION
@@ -60,18 +61,26 @@ def normalize(spec: Mapping[str, Any]) -> dict[str, Any]:
     return result
 
 
+def _scalar_defaults() -> dict[str, Any]:
+    return {json_name(field): default for field in api_fields(DataFlowSpec)
+            if isinstance(default := default_of(field), (bool, int, str))}
+
+
+#: JSON name → default of every scalar spec field, read off :class:`~.api.DataFlowSpec`'s declarations.
+SPEC_DEFAULTS: Mapping[str, Any] = MappingProxyType(_scalar_defaults())
+DEFAULT_ACK_POLICY: str = field_default(ErrorSinkSpec, "ack_policy")
+
+
 def with_defaults(spec: Mapping[str, Any]) -> dict[str, Any]:
-    """The normalised spec with the spec-level scalar defaults of :class:`~.api.DataFlowSpec` filled in
-    (connector defaults live with each connector's config class)."""
+    """The normalised spec with :data:`SPEC_DEFAULTS` filled in (connector defaults live with each
+    connector's config class)."""
     result = normalize(spec)
-    for field in api_fields(DataFlowSpec):
-        default = default_of(field)
-        if isinstance(default, (bool, int, str)):
-            result.setdefault(json_name(field), default)
+    for key, value in SPEC_DEFAULTS.items():
+        result.setdefault(key, value)
     result.setdefault("transformations", [])
     errors = result.get("errors")
     if isinstance(errors, dict):
-        errors.setdefault("ackPolicy", field_default(ErrorSinkSpec, "ack_policy"))
+        errors.setdefault("ackPolicy", DEFAULT_ACK_POLICY)
     return result
 
 

@@ -12,9 +12,9 @@ from typing import Any
 
 from ..connectors.registry import config_class, connector_types
 from ..pipeline.api_fields import api_fields, api_meta, default_of, enum_of, is_required, json_name, secret_ref_key
-from ..transformers.registry import types as transformer_types
 from .api import DataFlowSpec
 from .crd_schema import default_text
+from .routes import entry_rules
 
 REFERENCE_PATH = "docs/reference.md"
 _TITLE = """\
@@ -39,7 +39,7 @@ def reference_markdown() -> str:
             if cls is not None:
                 parts.extend(_tables(typing.cast(type, cls), f"{role}.config ({type_})"))
     parts.append("## Transformations\n")
-    for type_, transformer in transformer_types().items():
+    for type_, transformer in entry_rules().items():
         parts.append(f"### {type_}\n")
         doc = inspect.getdoc(transformer)
         if doc:

@@ -26,7 +26,6 @@ from .api import (
     Maintenance,
     ResourceClaim,
     Resources,
-    Route,
     SinkSpec,
     SourceSpec,
     TransformationSpec,
@@ -34,6 +33,7 @@ from .api import (
 from .durations import parse_duration
 from .model import normalize, normalize_component
 from .quantities import quantity_problem
+from .routes import ROUTER_TYPE, entry_rules
 from .timezones import zone_problem
 
 _Component = TypeVar("_Component", SourceSpec, SinkSpec)
@@ -196,17 +196,17 @@ def _transformations(value: Any, path: str, errors: list[FieldError]) -> tuple[T
         if type_ is None:
             continue
         config = entry.get("config")
-        errors.extend(transformers.validate(type_, config, entry_path, when=when))
-        routes = _routes(config, f"{entry_path}.config", errors) if type_ == "router" else ()
-        result.append(TransformationSpec(type_, dict(config) if isinstance(config, Mapping) else {}, when, routes))
+        errors.extend(transformers.validate(type_, config, entry_path, when=when, rules=entry_rules()))
+        if type_ == ROUTER_TYPE:
+            _check_route_sinks(config, f"{entry_path}.config", errors)
+        result.append(TransformationSpec(type_, dict(config) if isinstance(config, Mapping) else {}, when))
     return tuple(result)
 
 
-def _routes(config: Any, path: str, errors: list[FieldError]) -> tuple[Route, ...]:
-    """A router's route sinks (the router checks the rest of its config)."""
+def _check_route_sinks(config: Any, path: str, errors: list[FieldError]) -> None:
+    """A router's route sinks, checked as any sink (:class:`~.routes.RouterSpec` checks the rest)."""
     if not isinstance(config, Mapping) or not isinstance(config.get("routes"), list):
-        return ()
-    routes = []
+        return
     for index, route in enumerate(config["routes"]):
         route_path = f"{path}.routes[{index}]"
         if not isinstance(route, Mapping):
@@ -214,10 +214,7 @@ def _routes(config: Any, path: str, errors: list[FieldError]) -> tuple[Route, ..
         if "sink" not in route:
             errors.append(FieldError(f"{route_path}.sink", "required"))
             continue
-        sink = _connector(SinkSpec, "sink", route["sink"], f"{route_path}.sink", errors)
-        if sink is not None and isinstance(route.get("condition"), str):
-            routes.append(Route(route["condition"], sink))
-    return tuple(routes)
+        _connector(SinkSpec, "sink", route["sink"], f"{route_path}.sink", errors)
 
 
 def _duration(f: Fields, key: str) -> str | None:

@@ -58,16 +58,6 @@ def test_connector_configs_are_typed_with_their_defaults() -> None:
     assert spec.errors is not None and spec.errors.ack_policy == "never"
 
 
-def test_routes_are_parsed_with_typed_sinks() -> None:
-    spec = load_spec({**minimal(), "transformations": [
-        {"type": "router", "config": {"routes": [{"condition": "$.kind == 'a'",
-                                                   "sink": {"type": "file", "file": {"path": "a"}}}]}},
-        {"type": "mask", "config": {"fields": ["secret"]}, "when": "$.kind == 'b'"}]})
-    (route,) = spec.routes
-    assert route.condition == "$.kind == 'a'" and route.sink.config == FileSinkConfig(path="a")
-    assert spec.transformations[1].when == "$.kind == 'b'" and spec.transformations[1].routes == ()
-
-
 def test_resources_given_replace_the_defaults_whole() -> None:
     spec = load_spec({**minimal(), "resources": {"requests": {"cpu": 1}}})
     assert spec.resources == Resources(requests={"cpu": 1})
