@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ...pipeline.api_fields import allowed_keys, api_field
+from ...pipeline.api_fields import allowed_keys, api_field, build
 from ...pipeline.config_fields import Fields
 from .security import SECURITY_PROTOCOLS, infer_security_protocol, normalize_security_protocol
 
@@ -54,7 +54,8 @@ class KafkaSasl:
             mechanism = None
         f.value_or_secret("username")
         f.value_or_secret("password")
-        return cls((mechanism or "").lower() or "plain", _text(f, "username"), _text(f, "password"))
+        return build(cls, mechanism=(mechanism or "").lower() or None, username=_text(f, "username"),
+                     password=_text(f, "password"))
 
 
 def _text(f: Fields, key: str) -> str | None:
@@ -122,5 +123,7 @@ class KafkaSourceConfig(KafkaSinkConfig):
             f.error("format", f"must be json; got {fmt!r}")
         session = f.integer("sessionTimeoutSeconds", minimum=1)
         heartbeat = f.integer("heartbeatIntervalSeconds", minimum=1)
-        return cls(*common, consumer_group=(group or "").strip() or "dataflow-operator", format="json",
-                   session_timeout_seconds=session, heartbeat_interval_seconds=heartbeat)
+        brokers, topic, protocol, tls, sasl = common
+        return build(cls, brokers=brokers, topic=topic, security_protocol=protocol, tls=tls, sasl=sasl,
+                     consumer_group=(group or "").strip() or None, session_timeout_seconds=session,
+                     heartbeat_interval_seconds=heartbeat)

@@ -9,6 +9,8 @@ from ...pipeline.api_fields import allowed_keys, api_field, build
 from ...pipeline.config_fields import Fields
 
 UPSERT_STRATEGIES = ("always", "ifNewer")
+#: Rows per query when readBatchSize is 0.
+DEFAULT_PAGE_SIZE = 1000
 #: The tracking column of a table read when none is named.
 DEFAULT_TRACKING_COLUMN = "updated_at"
 
@@ -24,7 +26,7 @@ class PostgreSQLSourceConfig:
     table: str = api_field("Table to read; with query, names the read in the checkpoint.", secret_ref=True)
     query: str | None = api_field("SELECT to poll instead of the whole table.", default=None)
     poll_interval: int = api_field("Seconds between polls.", default=5, minimum=1)
-    read_batch_size: int = api_field("Rows per query; 0 means pages of 1000.", default=0, minimum=0)
+    read_batch_size: int = api_field(f"Rows per query; 0 means pages of {DEFAULT_PAGE_SIZE}.", default=0, minimum=0)
     change_tracking_column: str | None = api_field(
         f"Column whose growth marks new or changed rows ({DEFAULT_TRACKING_COLUMN} when unset; with query and "
         "unset, the query is re-run as it is).", default=None)
@@ -45,7 +47,7 @@ class PostgreSQLSourceConfig:
 
     @property
     def page_size(self) -> int:
-        return self.read_batch_size or 1000
+        return self.read_batch_size or DEFAULT_PAGE_SIZE
 
     @classmethod
     def parse(cls, f: Fields) -> PostgreSQLSourceConfig:

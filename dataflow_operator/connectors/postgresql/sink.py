@@ -18,6 +18,7 @@ from typing import Any, ClassVar, TypeVar
 
 import psycopg
 
+from ...pipeline.config_fields import read_config
 from ...pipeline.connector import BatchLimits, ConnectorContext, Sink, WriteFailure
 from ...pipeline.errors import ClassifiedError, EnvironmentalError, InvalidDataError
 from ...pipeline.message import Message
@@ -28,6 +29,7 @@ from .copy_writer import CopyAbandonedError, copy_batch
 from .payloads import RAW_DATA_COLUMN, PayloadShape, Row, parse_payload
 from .schema import TableInfo, column_name_problem, describe_table, infer_column_types, metadata_column_type
 from .server_errors import environmental_error
+from .settings import PostgreSQLSinkConfig
 from .tuning import PRODUCTION, SinkTuning
 
 log = logging.getLogger(__name__)
@@ -45,19 +47,19 @@ class PostgreSQLSink(Sink):
                  tuning: SinkTuning = PRODUCTION) -> None:
         super().__init__(config, context)
         self._tuning = tuning
+        settings = read_config(PostgreSQLSinkConfig.parse, config)
+        self.settings = settings
         self._dsn = connection_string(config)
-        self._table_name = str(config.get("table") or "")
+        self._table_name = settings.table
         self._table = table_identifier(self._table_name)
-        self._shape = PayloadShape(raw_mode=bool(config.get("rawMode")),
-                                   flatten_metadata=bool(config.get("flattenMetadataColumns")),
-                                   metadata_prefix=str(config.get("flattenMetadataColumnsPrefix") or ""))
-        self._auto_create = bool(config.get("autoCreateTable"))
-        self._upsert = bool(config.get("upsertMode"))
-        self._conflict_key = _split_key(config.get("conflictKey"))
-        self._version_column = (str(config["upsertVersionColumn"])
-                                if config.get("upsertStrategy") == "ifNewer" else None)
-        self._soft_delete_column = config.get("softDeleteColumn") or None
-        self._timeout = config.get("connectionTimeout")
+        self._shape = PayloadShape(raw_mode=settings.raw_mode, flatten_metadata=settings.flatten_metadata_columns,
+                                   metadata_prefix=settings.flatten_metadata_columns_prefix)
+        self._auto_create = settings.auto_create_table
+        self._upsert = settings.upsert_mode
+        self._conflict_key = _split_key(settings.conflict_key)
+        self._version_column = settings.upsert_version_column if settings.upsert_strategy == "ifNewer" else None
+        self._soft_delete_column = settings.soft_delete_column
+        self._timeout = settings.connection_timeout
         self._conn: psycopg.Connection[Any] | None = None
         self._info: TableInfo | None = None
         self._columns_seen: set[str] = set()  # every column the table had while this sink ran
@@ -97,8 +99,8 @@ class PostgreSQLSink(Sink):
             self._columns_seen.update(self._info.columns)
 
     def batch_limits(self) -> BatchLimits:
-        batch_size = int(self.config.get("batchSize", 1))
-        interval = float(self.config.get("batchFlushIntervalSeconds", 10))
+        batch_size = self.settings.batch_size
+        interval = float(self.settings.batch_flush_interval_seconds)
         if self.context.settings.ack_granularity == "message":
             batch_size = 1  # connectors.md §3: per-message acknowledgement means per-message flushes
         return BatchLimits(batch_size or TIMER_ONLY_BATCH, interval or None)
