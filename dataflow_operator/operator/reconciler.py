@@ -175,7 +175,7 @@ class Reconciler:
             raise StageFailedError("validate", INVALID_SPEC,
                                    "Invalid spec: " + "; ".join(str(error) for error in errors), retry=False)
         resolved = self._resolve_secrets(normalize(spec), metadata["namespace"])
-        state = evaluate(spec.get("maintenance"), now)
+        state = evaluate(parsed.maintenance, now)
         reset = reset_requested(spec, metadata)
         names = resources.Names.of(metadata["name"])
         token = reset_token(dataflow) if reset else current_reset_token(
