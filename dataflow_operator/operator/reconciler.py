@@ -176,7 +176,7 @@ class Reconciler:
                                    "Invalid spec: " + "; ".join(str(error) for error in errors), retry=False)
         resolved = self._resolve_secrets(normalize(spec), metadata["namespace"])
         state = evaluate(parsed.maintenance, now)
-        reset = reset_requested(spec, metadata)
+        reset = reset_requested(parsed, metadata)
         names = resources.Names.of(metadata["name"])
         token = reset_token(dataflow) if reset else current_reset_token(
             self.caches.deployments.get(f"{metadata['namespace']}/{names.deployment}"))

@@ -102,6 +102,6 @@ def spec_from_document(document: Any) -> tuple[dict[str, Any] | None, dict[str, 
     return None, {}
 
 
-def reset_requested(spec: Mapping[str, Any], metadata: Mapping[str, Any]) -> bool:
+def reset_requested(spec: DataFlowSpec, metadata: Mapping[str, Any]) -> bool:
     annotations = metadata.get("annotations") or {}
-    return bool(spec.get("checkpointReset")) or str(annotations.get(RESET_CHECKPOINT_ANNOTATION, "")).lower() == "true"
+    return spec.checkpoint_reset or str(annotations.get(RESET_CHECKPOINT_ANNOTATION, "")).lower() == "true"
