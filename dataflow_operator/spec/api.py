@@ -27,7 +27,7 @@ QUANTITY_PATTERN = (r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numk
 _QUANTITIES = {"type": "object", "additionalProperties": {
     "anyOf": [{"type": "integer"}, {"type": "string"}], "pattern": QUANTITY_PATTERN,
     "x-kubernetes-int-or-string": True}}
-_CONFIG = "Connector configuration (see the connector reference); SecretRefs allowed where documented."
+_CONFIG = "Connector configuration (docs/reference.md lists each type's keys); SecretRefs allowed where documented."
 
 
 def _source_types() -> list[str]:

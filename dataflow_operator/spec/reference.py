@@ -68,7 +68,7 @@ def _tables(cls: type, title: str) -> Iterator[str]:
             description += f" At least {meta.minimum}."
         rows.append(f"| {shown_name} | {_type_name(hints[field.name])} | {_default(field)} | {description.strip()} |")
         inner = _object_type(hints[field.name])
-        if inner is not None and inner not in (cls,):
+        if inner is not None and inner is not cls:
             nested.append((inner, f"{title}.{name}"))
     yield f"#### `{title}`\n\n" + "\n".join(rows) + "\n"
     for inner, inner_title in nested:
