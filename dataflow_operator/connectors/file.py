@@ -28,11 +28,13 @@ from pathlib import Path
 from typing import Any
 
 from ..pipeline.checkpoint import Checkpointer, fsync_directory
+from ..pipeline.config_fields import read_config
 from ..pipeline.connector import BatchLimits, ConnectorContext, Sink, Source, WriteFailure
 from ..pipeline.errors import EnvironmentalError, InvalidDataError
 from ..pipeline.message import Message
 from ..pipeline.positions import ContiguousTracker
 from .file_position import FINGERPRINT_BYTES, FileIdentity, mismatch, parse_position
+from .file_settings import FileSinkConfig, FileSourceConfig
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +49,10 @@ class FileSource(Source):
 
     def __init__(self, config: Mapping[str, Any], context: ConnectorContext) -> None:
         super().__init__(config, context)
-        self.path = str(config["path"])
-        self.follow = bool(config.get("follow", False))
-        self.poll_interval = float(config.get("pollIntervalSeconds", 0.2))
+        settings = read_config(FileSourceConfig.parse, config)
+        self.path = settings.path
+        self.follow = settings.follow
+        self.poll_interval = settings.poll_interval_seconds
         self.chunk_size = max(1, min(context.settings.channel_buffer_size, 1000))
         self._handle: BufferedReader | None = None
         self._tracker: ContiguousTracker[int] = ContiguousTracker()
@@ -188,9 +191,9 @@ class FileSink(Sink):
 
     def __init__(self, config: Mapping[str, Any], context: ConnectorContext) -> None:
         super().__init__(config, context)
-        self.path = str(config["path"])
-        self._limits = BatchLimits(int(config.get("batchSize", 100)),
-                                   float(config.get("batchFlushIntervalSeconds", 1.0)) or None)
+        settings = read_config(FileSinkConfig.parse, config)
+        self.path = settings.path
+        self._limits = BatchLimits(settings.batch_size, settings.batch_flush_interval_seconds or None)
         self._fd: int | None = None
         self._regular = False  # a regular file can be fsynced, locked and cut back; a pipe or device cannot
         self._cut_back_to: int | None = None  # set when cutting back a failed batch failed too

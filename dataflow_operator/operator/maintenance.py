@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import calendar
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..pipeline.timetext import parse_rfc3339, rfc3339_utc
+from ..spec.api import Maintenance
 from ..spec.durations import parse_duration
 
 # Shortest possible length of one period (a DST change shortens a day by up to an hour); used to
@@ -36,15 +36,14 @@ class Schedule:
     zone: ZoneInfo
 
     @staticmethod
-    def parse(maintenance: Mapping[str, Any]) -> Schedule | None:
+    def parse(maintenance: Maintenance) -> Schedule | None:
         """The schedule in ``spec.maintenance``, or None when it has no window (only suspension)."""
-        start_text, duration_text = maintenance.get("startTime"), maintenance.get("duration")
-        if not start_text or not duration_text:
+        if not maintenance.start_time or not maintenance.duration:
             return None
-        zone = ZoneInfo(str(maintenance.get("timezone") or "UTC"))
-        return Schedule(start=parse_rfc3339(str(start_text)).astimezone(zone),
-                        duration=timedelta(seconds=parse_duration(str(duration_text))),
-                        repeat=str(maintenance.get("repeat") or ""), zone=zone)
+        zone = ZoneInfo(maintenance.timezone)
+        return Schedule(start=parse_rfc3339(maintenance.start_time).astimezone(zone),
+                        duration=timedelta(seconds=parse_duration(maintenance.duration)),
+                        repeat=maintenance.repeat, zone=zone)
 
     def occurrence(self, index: int) -> datetime:
         """Start of window ``index`` (0 = startTime), in UTC."""
@@ -145,11 +144,11 @@ class MaintenanceState:
         return result
 
 
-def evaluate(maintenance: Mapping[str, Any] | None, now: datetime) -> MaintenanceState | None:
+def evaluate(maintenance: Maintenance | None, now: datetime) -> MaintenanceState | None:
     """The maintenance state at ``now`` (aware); None when the spec has no ``maintenance``."""
     if maintenance is None:
         return None
-    suspended = bool(maintenance.get("suspended"))
+    suspended = maintenance.suspended
     schedule = Schedule.parse(maintenance)
     if schedule is None:
         return MaintenanceState(False, suspended, None, None, None)

@@ -26,9 +26,10 @@ from typing import Any
 
 from ..contract import API_VERSION, KIND, RESET_CHECKPOINT_ANNOTATION, RESET_TOKEN_ENV
 from ..observability.redaction import register_secrets
-from ..spec import SecretResolutionError, find_secret_refs, normalize, resolve_secret_refs, validate_spec
+from ..spec import SecretResolutionError, find_secret_refs, normalize, resolve_secret_refs
 from ..spec.model import reset_requested
 from ..spec.secrets import secret_values
+from ..spec.validation import parse_spec
 from . import resources
 from .controller import ReconcileResult
 from .diff import first_difference, update_body
@@ -169,13 +170,13 @@ class Reconciler:
         metadata = dataflow["metadata"]
         spec = dataflow.get("spec") or {}
         register_secrets(secret_values(spec))  # before validation errors can quote a literal credential
-        errors = validate_spec(spec)
-        if errors:
+        parsed, errors = parse_spec(spec)
+        if parsed is None:
             raise StageFailedError("validate", INVALID_SPEC,
                                    "Invalid spec: " + "; ".join(str(error) for error in errors), retry=False)
         resolved = self._resolve_secrets(normalize(spec), metadata["namespace"])
-        state = evaluate(spec.get("maintenance"), now)
-        reset = reset_requested(spec, metadata)
+        state = evaluate(parsed.maintenance, now)
+        reset = reset_requested(parsed, metadata)
         names = resources.Names.of(metadata["name"])
         token = reset_token(dataflow) if reset else current_reset_token(
             self.caches.deployments.get(f"{metadata['namespace']}/{names.deployment}"))
@@ -184,7 +185,7 @@ class Reconciler:
 
         self._apply(dataflow, SECRET, resources.spec_secret(dataflow, document), stage="resources",
                     reason=SECRET_FAILED, event_reasons=("SecretCreated", "SecretUpdated"))
-        if spec.get("checkpointPersistence", True) is not False:
+        if parsed.checkpoint_persistence:
             self._apply(dataflow, CONFIG_MAP, resources.checkpoint_configmap(dataflow), stage="resources",
                         reason=CONFIG_MAP_FAILED)
             for kind, build in ((SERVICE_ACCOUNT, resources.service_account), (ROLE, resources.role),
@@ -192,8 +193,8 @@ class Reconciler:
                 self._apply(dataflow, kind, build(dataflow), stage="resources", reason=RBAC_FAILED)
         try:
             desired = resources.deployment(
-                dataflow, spec, document_hash=resources.spec_hash(document), settings=self.settings,
-                replicas=resources.desired_replicas(spec, state is not None and state.paused), reset_token=token)
+                dataflow, parsed, document_hash=resources.spec_hash(document), settings=self.settings,
+                replicas=resources.desired_replicas(parsed, state is not None and state.paused), reset_token=token)
         except ValueError as exc:  # no processor image anywhere: only a spec or operator change helps
             raise StageFailedError("deployment", DEPLOYMENT_FAILED, str(exc), retry=False) from exc
         live = self._apply(dataflow, DEPLOYMENT, desired, stage="deployment", reason=DEPLOYMENT_FAILED,

@@ -35,7 +35,7 @@ from ..contract import (
     SPEC_PATH,
     checkpoint_configmap_name,
 )
-from ..spec.model import DEFAULT_RESOURCES
+from ..spec.api import DataFlowSpec
 
 Manifest = dict[str, Any]
 
@@ -146,13 +146,13 @@ def role_binding(dataflow: Mapping[str, Any]) -> Manifest:
                           "namespace": dataflow["metadata"]["namespace"]}]}
 
 
-def processor_image(spec: Mapping[str, Any], default_image: str) -> str:
+def processor_image(spec: DataFlowSpec, default_image: str) -> str:
     """``spec.processorImage`` (else the operator's PROCESSOR_IMAGE), tagged ``spec.processorVersion``
     when given. Raises ValueError when there is no image at all."""
-    image = str(spec.get("processorImage") or default_image).strip()
+    image = (spec.processor_image or default_image).strip()
     if not image:
         raise ValueError("no processor image: set spec.processorImage or the operator's PROCESSOR_IMAGE")
-    version = spec.get("processorVersion")
+    version = spec.processor_version
     if version:
         repository = image.split("@", 1)[0]
         if ":" in repository.rsplit("/", 1)[-1]:
@@ -170,14 +170,13 @@ def processor_env(settings: ProcessorSettings, reset_token: str | None) -> list[
     return env
 
 
-def deployment(dataflow: Mapping[str, Any], spec: Mapping[str, Any], *, document_hash: str,
+def deployment(dataflow: Mapping[str, Any], spec: DataFlowSpec, *, document_hash: str,
                settings: ProcessorSettings, replicas: int, reset_token: str | None = None) -> Manifest:
-    """The processor Deployment. ``spec`` is the validated DataFlow spec (pod fields are read from it),
+    """The processor Deployment. ``spec`` is the parsed DataFlow spec (pod fields are read from it),
     ``replicas`` already accounts for maintenance (0 while paused)."""
     metadata = dataflow["metadata"]
     name, namespace = metadata["name"], metadata["namespace"]
     names = Names.of(name)
-    persistence = spec.get("checkpointPersistence", True) is not False
     container: dict[str, Any] = {
         "name": CONTAINER,
         "image": processor_image(spec, settings.image),
@@ -189,7 +188,7 @@ def deployment(dataflow: Mapping[str, Any], spec: Mapping[str, Any], *, document
                          "periodSeconds": 5, "timeoutSeconds": 2, "failureThreshold": 60},
         "livenessProbe": {"httpGet": {"path": "/livez", "port": "metrics"},
                           "periodSeconds": 10, "timeoutSeconds": 2, "failureThreshold": 3},
-        "resources": copy.deepcopy(spec.get("resources") or DEFAULT_RESOURCES),
+        "resources": spec.resources.manifest(),
         # An exec sleep rather than the newer `sleep` action: that one needs Kubernetes >= 1.30, and a
         # field an older API server drops would differ from the desired object on every reconcile.
         "lifecycle": {"preStop": {"exec": {"command": ["sleep", str(PRE_STOP_SLEEP_SECONDS)]}}},
@@ -207,12 +206,12 @@ def deployment(dataflow: Mapping[str, Any], spec: Mapping[str, Any], *, document
         "volumes": [{"name": "spec", "secret": {"secretName": names.spec_secret}},
                     {"name": "tmp", "emptyDir": {}}],
         # Always present (empty when unset) so that removing one from the spec removes it from the pod.
-        "nodeSelector": copy.deepcopy(spec.get("nodeSelector") or {}),
-        "affinity": copy.deepcopy(spec.get("affinity") or {}),
-        "tolerations": copy.deepcopy(spec.get("tolerations") or []),
-        "imagePullSecrets": copy.deepcopy(spec.get("imagePullSecrets") or []),
+        "nodeSelector": dict(spec.node_selector),
+        "affinity": copy.deepcopy(dict(spec.affinity)),
+        "tolerations": [copy.deepcopy(dict(toleration)) for toleration in spec.tolerations],
+        "imagePullSecrets": [{"name": secret.name} for secret in spec.image_pull_secrets],
     }
-    if persistence:
+    if spec.checkpoint_persistence:
         pod_spec["serviceAccountName"] = names.processor
     else:
         # Without a checkpoint ConfigMap the processor never talks to the API server.
@@ -230,8 +229,8 @@ def deployment(dataflow: Mapping[str, Any], spec: Mapping[str, Any], *, document
     }
 
 
-def desired_replicas(spec: Mapping[str, Any], paused: bool) -> int:
-    return 0 if paused else int(spec.get("replicas") or 1)
+def desired_replicas(spec: DataFlowSpec, paused: bool) -> int:
+    return 0 if paused else spec.replicas
 
 
 def controller_owner(obj: Mapping[str, Any]) -> str | None:

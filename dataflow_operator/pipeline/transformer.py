@@ -20,6 +20,8 @@ class Transformer(ABC):
     type_name: ClassVar[str]
     #: True when a missing ``config`` means "all defaults" (documented choice, docs/transformations.md).
     config_optional: ClassVar[bool] = False
+    #: The keys ``config`` may hold (unknown ones are errors; the reference page lists these).
+    config_keys: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         self.config = config

@@ -25,12 +25,15 @@ from ..pipeline.checkpoint import CheckpointStore, CorruptCheckpointError, FileC
 from ..pipeline.config_fields import FieldError, SpecError
 from ..pipeline.metrics import ProcessorMetrics
 from ..pipeline.progress import ProgressTracker
-from ..spec import spec_from_document, validate_spec, with_defaults
+from ..spec import spec_from_document, with_defaults
+from ..spec.api import DataFlowSpec
 from ..spec.manifest_loader import WHOLE_DOCUMENT, ManifestError, load_single_document, read_manifest
 from ..spec.metadata import validate_metadata
 from ..spec.model import reset_requested
 from ..spec.secrets import secret_values
-from .engine import Pipeline, PipelineResult
+from ..spec.validation import parse_spec
+from .assembly import RunSettings, build_pipeline
+from .engine import PipelineResult, Services
 
 log = logging.getLogger(__name__)
 
@@ -64,11 +67,11 @@ def progress_timeout_from_env() -> float:
         return float(DEFAULT_PROGRESS_TIMEOUT_SECONDS)
 
 
-def checkpoint_store_for(spec: Mapping[str, Any], namespace: str, name: str,
+def checkpoint_store_for(spec: DataFlowSpec, namespace: str, name: str,
                          checkpoint_dir: str | None) -> CheckpointStore:
     """Memory when persistence is off; the ``df-<name>-checkpoint`` ConfigMap inside a cluster;
     otherwise a JSON file under ``checkpoint_dir``."""
-    if not spec.get("checkpointPersistence", True):
+    if not spec.checkpoint_persistence:
         return MemoryCheckpointStore()
     if checkpoint_dir is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
         from .configmap_checkpoint import in_cluster_store
@@ -100,8 +103,8 @@ def run_processor(*, spec_path: str, namespace: str | None, name: str | None, me
         # Before anything can quote the spec (validation errors, connector errors): its secrets are
         # scrubbed by value from every log line and Sentry event from here on.
         register_secrets(secret_values(raw_spec))
-        errors = validate_spec(raw_spec)
-        if errors:
+        parsed, errors = parse_spec(raw_spec)
+        if parsed is None:
             raise SpecError(errors)
     except (OSError, SpecError) as exc:
         details = [str(e) for e in exc.errors] if isinstance(exc, SpecError) else [str(exc)]
@@ -114,7 +117,7 @@ def run_processor(*, spec_path: str, namespace: str | None, name: str | None, me
     registry = CollectorRegistry(auto_describe=False)
     metrics = ProcessorMetrics(namespace, name, enabled=metrics_enabled, registry=registry)
     progress = ProgressTracker(progress_timeout_from_env(), timeout_setting=PROGRESS_TIMEOUT_ENV)
-    checkpoints = checkpoint_store_for(spec, namespace, name, checkpoint_dir)
+    checkpoints = checkpoint_store_for(parsed, namespace, name, checkpoint_dir)
     try:
         token = pending_reset_token(checkpoints)
     except CorruptCheckpointError as exc:
@@ -122,10 +125,11 @@ def run_processor(*, spec_path: str, namespace: str | None, name: str | None, me
         return 1
     # The token is recorded only once the source has connected, i.e. after it wiped its position:
     # a crash in between repeats the reset rather than skipping it.
-    pipeline = Pipeline(spec, namespace=namespace, name=name, metrics=metrics, checkpoints=checkpoints,
-                        progress=progress, reset_checkpoint=token is not None or reset_requested(spec, metadata),
-                        on_source_connected=None if token is None else
+    services = Services(namespace=namespace, name=name, metrics=metrics, checkpoints=checkpoints,
+                        progress=progress, on_source_connected=None if token is None else
                         lambda: checkpoints.save(RESET_TOKEN_KEY, token))
+    pipeline = build_pipeline(spec, services, settings=RunSettings(
+        reset_checkpoint=token is not None or reset_requested(parsed, metadata)))
     server = HttpServer(metrics_bind_address, registry=registry, probes={
         "/healthz": lambda: (True, "ok"),
         "/readyz": progress.readiness,

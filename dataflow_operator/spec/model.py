@@ -9,25 +9,12 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from ..contract import RESET_CHECKPOINT_ANNOTATION
-
-SPEC_DEFAULTS: dict[str, Any] = {
-    "replicas": 1,
-    "channelBufferSize": 100,
-    "checkpointPersistence": True,
-    "checkpointSyncOnAck": False,
-    "checkpointSaveInterval": "30s",
-    "checkpointReset": False,
-    "ackGranularity": "batch",
-    "strictIdempotency": False,
-}
-DEFAULT_RESOURCES: dict[str, Any] = {
-    "requests": {"cpu": "100m", "memory": "128Mi"},
-    "limits": {"cpu": "500m", "memory": "512Mi"},
-}
-DEFAULT_ACK_POLICY = "afterWrite"
+from ..pipeline.api_fields import api_fields, default_of, field_default, json_name
+from .api import DataFlowSpec, ErrorSinkSpec
 
 
 def normalize_component(component: Any) -> Any:
@@ -74,9 +61,19 @@ def normalize(spec: Mapping[str, Any]) -> dict[str, Any]:
     return result
 
 
+def _scalar_defaults() -> dict[str, Any]:
+    return {json_name(field): default for field in api_fields(DataFlowSpec)
+            if isinstance(default := default_of(field), (bool, int, str))}
+
+
+#: JSON name → default of every scalar spec field, read off :class:`~.api.DataFlowSpec`'s declarations.
+SPEC_DEFAULTS: Mapping[str, Any] = MappingProxyType(_scalar_defaults())
+DEFAULT_ACK_POLICY: str = field_default(ErrorSinkSpec, "ack_policy")
+
+
 def with_defaults(spec: Mapping[str, Any]) -> dict[str, Any]:
-    """The normalised spec with spec-level defaults filled in (connector defaults live with
-    each connector)."""
+    """The normalised spec with :data:`SPEC_DEFAULTS` filled in (connector defaults live with each
+    connector's config class)."""
     result = normalize(spec)
     for key, value in SPEC_DEFAULTS.items():
         result.setdefault(key, value)
@@ -105,6 +102,6 @@ def spec_from_document(document: Any) -> tuple[dict[str, Any] | None, dict[str, 
     return None, {}
 
 
-def reset_requested(spec: Mapping[str, Any], metadata: Mapping[str, Any]) -> bool:
+def reset_requested(spec: DataFlowSpec, metadata: Mapping[str, Any]) -> bool:
     annotations = metadata.get("annotations") or {}
-    return bool(spec.get("checkpointReset")) or str(annotations.get(RESET_CHECKPOINT_ANNOTATION, "")).lower() == "true"
+    return spec.checkpoint_reset or str(annotations.get(RESET_CHECKPOINT_ANNOTATION, "")).lower() == "true"

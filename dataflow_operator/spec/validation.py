@@ -1,81 +1,132 @@
-"""Validation of a whole DataFlow spec, reporting every problem with its field path.
+"""Parsing a whole DataFlow spec into a :class:`~.api.DataFlowSpec`, reporting every problem with
+its field path.
 
 The same function serves ``dataflow-operator validate``, the processor at start-up and the
-operator's reconciler, so a spec is judged identically everywhere.
+operator's reconciler, so a spec is judged identically everywhere. Connector configs are checked
+and typed by their connector's config class, found through the connector registry.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
-from ..pipeline.config_fields import FieldError, Fields, shown
+from ..connectors import registry as connectors
+from ..pipeline.api_fields import allowed_keys, build
+from ..pipeline.config_fields import FieldError, Fields, SpecError, shown
 from ..pipeline.timetext import parse_rfc3339
 from ..transformers import registry as transformers
-from .connector_configs import POLLING_SOURCES, validate_connector
+from .api import (
+    ACK_GRANULARITIES,
+    ACK_POLICIES,
+    REPEATS,
+    DataFlowSpec,
+    ErrorSinkSpec,
+    LocalObjectReference,
+    Maintenance,
+    ResourceClaim,
+    Resources,
+    SinkSpec,
+    SourceSpec,
+    TransformationSpec,
+)
 from .durations import parse_duration
 from .model import normalize, normalize_component
 from .quantities import quantity_problem
+from .routes import ROUTER_TYPE, entry_rules
 from .timezones import zone_problem
 
-SPEC_KEYS = ("source", "sink", "transformations", "errors", "resources", "nodeSelector", "affinity",
-             "tolerations", "imagePullSecrets", "processorImage", "processorVersion", "replicas",
-             "channelBufferSize", "checkpointPersistence", "checkpointSyncOnAck", "checkpointSaveInterval",
-             "checkpointReset", "ackGranularity", "strictIdempotency", "maintenance")
-ACK_POLICIES = ("afterWrite", "never", "afterMainSinkSuccess")
-MAINTENANCE_KEYS = ("startTime", "duration", "repeat", "timezone", "description", "suspended")
+_Component = TypeVar("_Component", SourceSpec, SinkSpec)
 
 
-def validate_spec(spec: Any, path: str = "spec") -> list[FieldError]:
+def parse_spec(spec: Any, path: str = "spec") -> tuple[DataFlowSpec | None, list[FieldError]]:
+    """The typed spec and no errors, or None and every problem found."""
     errors: list[FieldError] = []
     if not isinstance(spec, Mapping):
-        return [FieldError(path, "must be an object")]
+        return None, [FieldError(path, "must be an object")]
     _validate_component_keys(spec, path, errors)
     spec = normalize(spec)
     f = Fields(spec, path, errors)
-    f.unknown_keys(SPEC_KEYS)
+    f.unknown_keys(allowed_keys(DataFlowSpec))
 
+    source = sink = None
     if "source" not in spec:
         f.error("source", "required")
     else:
-        errors.extend(validate_connector("source", spec["source"], f.at("source")))
+        source = _connector(SourceSpec, "source", spec["source"], f.at("source"), errors)
     if "sink" not in spec:
         f.error("sink", "required")
     else:
-        errors.extend(validate_connector("sink", spec["sink"], f.at("sink")))
-    if spec.get("errors") is not None:
-        _validate_error_sink(spec["errors"], f.at("errors"), errors)
-    _validate_transformations(spec.get("transformations"), f.at("transformations"), errors)
+        sink = _connector(SinkSpec, "sink", spec["sink"], f.at("sink"), errors)
+    error_sink = _error_sink(spec["errors"], f.at("errors"), errors) if spec.get("errors") is not None else None
+    transformations = _transformations(spec.get("transformations"), f.at("transformations"), errors)
 
     source_type = spec["source"].get("type") if isinstance(spec.get("source"), Mapping) else None
     if not isinstance(source_type, str):
         source_type = None  # reported with the source; a list would not even be hashable below
-    replicas = f.integer("replicas", 1, minimum=1)
+    replicas = f.integer("replicas", minimum=1)
     if replicas is not None and replicas > 1 and source_type != "kafka":
         f.error("replicas", f"must be 1 for a {source_type} source (only kafka sources may scale out)")
-    f.integer("channelBufferSize", 100, minimum=1)
-    for key in ("checkpointPersistence", "checkpointSyncOnAck", "checkpointReset", "strictIdempotency"):
-        f.boolean(key)
-    interval = f.string("checkpointSaveInterval")
-    if interval is not None:
-        try:
-            if parse_duration(interval) <= 0:
-                f.error("checkpointSaveInterval", "must be positive")
-        except ValueError as exc:
-            f.error("checkpointSaveInterval", str(exc))
-    f.string("ackGranularity", choices=("batch", "message"))
-    f.string("processorImage", non_empty=True)
-    f.string("processorVersion", non_empty=True)
-    _validate_pod_fields(f)
-    if spec.get("maintenance") is not None:
-        validate_maintenance(spec["maintenance"], f.at("maintenance"), errors)
-    if spec.get("strictIdempotency") is True and source_type in POLLING_SOURCES:
-        sink = spec.get("sink")
-        config = sink.get("config") if isinstance(sink, Mapping) else None
+    channel_buffer_size = f.integer("channelBufferSize", minimum=1)
+    flags = {key: f.boolean(key) if f.has(key) else None
+             for key in ("checkpointPersistence", "checkpointSyncOnAck", "checkpointReset", "strictIdempotency")}
+    values = dict(
+        replicas=replicas, channel_buffer_size=channel_buffer_size,
+        checkpoint_persistence=flags["checkpointPersistence"], checkpoint_sync_on_ack=flags["checkpointSyncOnAck"],
+        checkpoint_reset=flags["checkpointReset"], strict_idempotency=flags["strictIdempotency"],
+        checkpoint_save_interval=_duration(f, "checkpointSaveInterval"),
+        ack_granularity=f.string("ackGranularity", choices=ACK_GRANULARITIES),
+        processor_image=f.string("processorImage", non_empty=True),
+        processor_version=f.string("processorVersion", non_empty=True),
+        **_pod_fields(f),
+        maintenance=parse_maintenance(spec["maintenance"], f.at("maintenance"), errors)
+        if spec.get("maintenance") is not None else None,
+    )
+    if spec.get("strictIdempotency") is True and source_type in connectors.POLLING_SOURCES:
+        raw_sink = spec.get("sink")
+        config = raw_sink.get("config") if isinstance(raw_sink, Mapping) else None
         if not (isinstance(config, Mapping) and config.get("upsertMode") is True):
             errors.append(FieldError(f"{path}.sink.config.upsertMode",
                                      "strictIdempotency requires upsertMode: true for a polling source"))
-    return _unique(errors)
+    errors = _unique(errors)
+    if errors or source is None or sink is None:
+        return None, errors
+    return build(DataFlowSpec, source=source, sink=sink, transformations=transformations, errors=error_sink,
+                 **values), []
+
+
+def validate_spec(spec: Any, path: str = "spec") -> list[FieldError]:
+    return parse_spec(spec, path)[1]
+
+
+def load_spec(spec: Any) -> DataFlowSpec:
+    """The typed spec; raises :class:`SpecError` with every problem when it is not valid."""
+    parsed, errors = parse_spec(spec)
+    if parsed is None:
+        raise SpecError(errors)
+    return parsed
+
+
+def _connector(cls: type[_Component], role: str, component: Any, path: str,
+               errors: list[FieldError]) -> _Component | None:
+    """``role`` is ``source`` or ``sink`` (error sinks and route sinks are sinks)."""
+    before = len(errors)
+    f = Fields(component, path, errors)
+    if len(errors) > before:
+        return None
+    type_ = f.string("type", required=True)
+    if type_ is None:
+        return None
+    config_class = connectors.config_class(role, type_)
+    if config_class is None:
+        errors.append(FieldError(f"{path}.type", f"unsupported {role} type {type_!r}; allowed: "
+                                                 f"{', '.join(sorted(connectors.connector_types(role)))}"))
+        return None
+    if component.get("config") is None:
+        errors.append(FieldError(f"{path}.config", "required"))
+        return None
+    config = config_class.parse(Fields(component["config"], f"{path}.config", errors))
+    return cls(type_, config)
 
 
 def _validate_component_keys(spec: Mapping[str, Any], path: str, errors: list[FieldError]) -> None:
@@ -117,70 +168,120 @@ def _check_encodings(component: Any, path: str, errors: list[FieldError]) -> Non
                                                     f"as config or as {type_}"))
 
 
-def _validate_error_sink(component: Any, path: str, errors: list[FieldError]) -> None:
+def _error_sink(component: Any, path: str, errors: list[FieldError]) -> ErrorSinkSpec | None:
     if not isinstance(component, Mapping):
         errors.append(FieldError(path, "must be an object"))
-        return
-    sink = {key: value for key, value in component.items() if key != "ackPolicy"}
-    errors.extend(validate_connector("sink", sink, path))
-    Fields(component, path, errors).string("ackPolicy", choices=ACK_POLICIES)
+        return None
+    sink = _connector(SinkSpec, "sink", {key: value for key, value in component.items() if key != "ackPolicy"},
+                      path, errors)
+    policy = Fields(component, path, errors).string("ackPolicy", choices=ACK_POLICIES)
+    return None if sink is None else build(ErrorSinkSpec, type=sink.type, config=sink.config, ack_policy=policy)
 
 
-def _validate_transformations(value: Any, path: str, errors: list[FieldError]) -> None:
+def _transformations(value: Any, path: str, errors: list[FieldError]) -> tuple[TransformationSpec, ...]:
     if value is None:
-        return
+        return ()
     if not isinstance(value, list):
         errors.append(FieldError(path, "must be a list"))
-        return
+        return ()
+    result = []
     for index, entry in enumerate(value):
         entry_path = f"{path}[{index}]"
         f = Fields(entry, entry_path, errors)
         if not isinstance(entry, Mapping):
             continue
-        f.unknown_keys(("type", "config", "when"))
+        f.unknown_keys(allowed_keys(TransformationSpec))
         type_ = f.string("type", required=True)
         when = f.string("when")
         if type_ is None:
             continue
         config = entry.get("config")
-        errors.extend(transformers.validate(type_, config, entry_path, when=when))
-        if type_ == "router" and isinstance(config, Mapping) and isinstance(config.get("routes"), list):
-            for route_index, route in enumerate(config["routes"]):
-                route_path = f"{entry_path}.config.routes[{route_index}]"
-                if isinstance(route, Mapping):
-                    if "sink" in route:
-                        errors.extend(validate_connector("sink", route["sink"], f"{route_path}.sink"))
-                    else:
-                        errors.append(FieldError(f"{route_path}.sink", "required"))
+        errors.extend(transformers.validate(type_, config, entry_path, when=when, rules=entry_rules()))
+        if type_ == ROUTER_TYPE:
+            _check_route_sinks(config, f"{entry_path}.config", errors)
+        result.append(TransformationSpec(type_, dict(config) if isinstance(config, Mapping) else {}, when))
+    return tuple(result)
 
 
-def _validate_pod_fields(f: Fields) -> None:
+def _check_route_sinks(config: Any, path: str, errors: list[FieldError]) -> None:
+    """A router's route sinks, checked as any sink (:class:`~.routes.RouterSpec` checks the rest)."""
+    if not isinstance(config, Mapping) or not isinstance(config.get("routes"), list):
+        return
+    for index, route in enumerate(config["routes"]):
+        route_path = f"{path}.routes[{index}]"
+        if not isinstance(route, Mapping):
+            continue
+        if "sink" not in route:
+            errors.append(FieldError(f"{route_path}.sink", "required"))
+            continue
+        _connector(SinkSpec, "sink", route["sink"], f"{route_path}.sink", errors)
+
+
+def _duration(f: Fields, key: str) -> str | None:
+    """A positive Go duration."""
+    text = f.string(key)
+    if text is None:
+        return None
+    try:
+        if parse_duration(text) <= 0:
+            f.error(key, "must be positive")
+    except ValueError as exc:
+        f.error(key, str(exc))
+    return text
+
+
+def _pod_fields(f: Fields) -> dict[str, Any]:
+    """The fields passed through to the processor pod, checked where the API server would not."""
     resources = f.obj("resources")
-    resources.unknown_keys(("requests", "limits", "claims"))
-    for key in ("requests", "limits"):
-        quantities = resources.obj(key)
-        for name, value in quantities.config.items():
-            problem = quantity_problem(value)
-            if problem is not None:
-                quantities.error(str(name), problem)
-    f.string_map("nodeSelector")
+    resources.unknown_keys(allowed_keys(Resources))
+    quantities = {key: _quantities(resources.obj(key)) for key in ("requests", "limits")}
+    node_selector = f.string_map("nodeSelector")
     if f.has("affinity"):
         f.obj("affinity")
     tolerations = f.config.get("tolerations")
     if tolerations is not None and not isinstance(tolerations, list):
         f.error("tolerations", "must be a list")
+    pull_secrets = []
     secrets = f.config.get("imagePullSecrets")
     if secrets is not None:
         if not isinstance(secrets, list):
             f.error("imagePullSecrets", "must be a list of {name}")
         else:
             for index, item in enumerate(secrets):
-                Fields(item, f"{f.at('imagePullSecrets')}[{index}]", f.errors).string("name", required=True)
+                name = Fields(item, f"{f.at('imagePullSecrets')}[{index}]", f.errors).string("name", required=True)
+                pull_secrets.append(LocalObjectReference(name or ""))
+    affinity = f.config.get("affinity")
+    # An empty resources object means the defaults, as an absent one does.
+    return dict(
+        resources=Resources(_claims(resources.config.get("claims")), **quantities) if resources.config else None,
+        node_selector=node_selector, affinity=dict(affinity) if isinstance(affinity, Mapping) else None,
+        tolerations=tuple(item for item in tolerations if isinstance(item, Mapping))
+        if isinstance(tolerations, list) else None,
+        image_pull_secrets=tuple(pull_secrets))
 
 
-def validate_maintenance(value: Any, path: str, errors: list[FieldError]) -> None:
+def _quantities(quantities: Fields) -> dict[str, str | int]:
+    result: dict[str, str | int] = {}
+    for name, value in quantities.config.items():
+        problem = quantity_problem(value)
+        if problem is not None:
+            quantities.error(str(name), problem)
+        else:
+            result[str(name)] = value
+    return result
+
+
+def _claims(value: Any) -> tuple[ResourceClaim, ...]:
+    """core/v1 ResourceClaims, passed through (the API server checks their shape)."""
+    if not isinstance(value, list):
+        return ()
+    return tuple(ResourceClaim(item["name"], item.get("request")) for item in value
+                 if isinstance(item, Mapping) and isinstance(item.get("name"), str))
+
+
+def parse_maintenance(value: Any, path: str, errors: list[FieldError]) -> Maintenance:
     f = Fields(value, path, errors)
-    f.unknown_keys(MAINTENANCE_KEYS)
+    f.unknown_keys(allowed_keys(Maintenance))
     start = f.string("startTime")
     duration = f.string("duration")
     if (start is None) != (duration is None):
@@ -196,14 +297,14 @@ def validate_maintenance(value: Any, path: str, errors: list[FieldError]) -> Non
                 f.error("duration", "must be positive")
         except ValueError as exc:
             f.error("duration", str(exc))
-    f.string("repeat", choices=("daily", "weekly", "monthly", ""))
+    repeat = f.string("repeat", choices=REPEATS)
     timezone = f.string("timezone")
     if timezone:
         problem = zone_problem(timezone)
         if problem is not None:
             f.error("timezone", problem)
-    f.string("description")
-    f.boolean("suspended")
+    return build(Maintenance, start_time=start, duration=duration, repeat=repeat, timezone=timezone or None,
+                 description=f.string("description"), suspended=f.boolean("suspended"))
 
 
 def _unique(errors: list[FieldError]) -> list[FieldError]:

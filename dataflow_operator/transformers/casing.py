@@ -49,6 +49,7 @@ def to_pascal(key: str) -> str:
 
 class _KeyCase(Transformer):
     config_optional = True
+    config_keys = ("deep",)
     convert: Callable[[str], str]
 
     def __init__(self, config: Mapping[str, Any]) -> None:
@@ -58,7 +59,7 @@ class _KeyCase(Transformer):
 
     @classmethod
     def validate_config(cls, config: Mapping[str, Any], path: str) -> list[FieldError]:
-        fields, errors = validation.reader(config, path, ("deep",))
+        fields, errors = validation.reader(config, path, cls.config_keys)
         fields.boolean("deep")
         return errors
 

@@ -22,6 +22,8 @@ _OPS: Final = {"c": ("after", "insert"), "u": ("after", "update"), "r": ("after"
 @register
 class DebeziumUnwrapTransformer(Transformer):
     type_name = "debeziumUnwrap"
+    config_keys = ("inferDeleteFromTombstone", "includeSourceInMetadata", "snapshotOperation", "addOperationFields",
+                   "addSourceFields")
     config_optional = True
 
     def __init__(self, config: Mapping[str, Any]) -> None:
@@ -37,9 +39,7 @@ class DebeziumUnwrapTransformer(Transformer):
 
     @classmethod
     def validate_config(cls, config: Mapping[str, Any], path: str) -> list[FieldError]:
-        fields, errors = validation.reader(config, path, (
-            "inferDeleteFromTombstone", "includeSourceInMetadata", "snapshotOperation",
-            "addOperationFields", "addSourceFields"))
+        fields, errors = validation.reader(config, path, cls.config_keys)
         for key in ("inferDeleteFromTombstone", "includeSourceInMetadata", "addOperationFields"):
             fields.boolean(key)
         value = fields.config.get("snapshotOperation")

@@ -133,6 +133,7 @@ class CastTransformer(Transformer):
     """Converts the value at each path to a JSON type; ``spec`` is applied in config order."""
 
     type_name = "cast"
+    config_keys = ("spec",)
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         super().__init__(config)
@@ -142,7 +143,7 @@ class CastTransformer(Transformer):
 
     @classmethod
     def validate_config(cls, config: Mapping[str, Any], path: str) -> list[FieldError]:
-        fields, errors = validation.reader(config, path, ("spec",))
+        fields, errors = validation.reader(config, path, cls.config_keys)
         spec = fields.config.get("spec")
         if not isinstance(spec, Mapping) or not spec:
             fields.error("spec", "spec is required (a map of JSONPath to type)")
@@ -266,6 +267,7 @@ class TimezoneTransformer(Transformer):
     """Rewrites timestamps at ``fields`` in the ``timezone`` zone."""
 
     type_name = "timezone"
+    config_keys = ("timezone", "fields", "sourceTimezone", "format")
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         super().__init__(config)
@@ -288,7 +290,7 @@ class TimezoneTransformer(Transformer):
 
     @classmethod
     def validate_config(cls, config: Mapping[str, Any], path: str) -> list[FieldError]:
-        fields, errors = validation.reader(config, path, ("timezone", "fields", "sourceTimezone", "format"))
+        fields, errors = validation.reader(config, path, cls.config_keys)
         for key, required in (("timezone", True), ("sourceTimezone", False)):
             name = fields.string(key, required=required)
             if name is not None and name and parse_zone(name) is None:

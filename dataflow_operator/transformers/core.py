@@ -1,5 +1,6 @@
-"""The nine core transformations except the two key-case ones (see casing.py):
-timestamp, flatten, filter, mask, router, select, remove (transformations.md §3)."""
+"""The nine core transformations except the two key-case ones (see casing.py) and router, which
+the engine runs as a route choice (spec/routes.py, processor/routes.py): timestamp, flatten, filter,
+mask, select, remove (transformations.md §3)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,12 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from ..pipeline.config_fields import FieldError, Fields
+from ..pipeline.config_fields import FieldError
 from ..pipeline.message import Message
 from ..pipeline.transformer import Transformer
 from . import validation
 from .conditions import Condition
-from .jsonvalues import MISSING, encode, encode_text, peek_doc, take_doc, to_text
+from .jsonvalues import MISSING, encode, encode_text, take_doc, to_text
 from .paths import Path, parse_paths
 from .registry import register
 from .timeformat import formatter_for
@@ -27,6 +28,7 @@ class TimestampTransformer(Transformer):
     """Sets ``fieldName`` (default ``created_at``) to the processing time as a string."""
 
     type_name = "timestamp"
+    config_keys = ("fieldName", "format")
     config_optional = True
     #: The wall clock, in the process's local zone; tests replace it per instance.
     clock: Callable[[], datetime] = staticmethod(_local_now)
@@ -38,7 +40,7 @@ class TimestampTransformer(Transformer):
 
     @classmethod
     def validate_config(cls, config: Mapping[str, Any], path: str) -> list[FieldError]:
-        fields, errors = validation.reader(config, path, ("fieldName", "format"))
+        fields, errors = validation.reader(config, path, cls.config_keys)
         validation.path(fields, "fieldName", required=False)
         fields.string("format")
         return errors
@@ -55,6 +57,7 @@ class FlattenTransformer(Transformer):
     """One message per element of the array at ``field``."""
 
     type_name = "flatten"
+    config_keys = ("field",)
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         super().__init__(config)
@@ -66,7 +69,7 @@ class FlattenTransformer(Transformer):
 
     @classmethod
     def validate_config(cls, config: Mapping[str, Any], path: str) -> list[FieldError]:
-        fields, errors = validation.reader(config, path, ("field",))
+        fields, errors = validation.reader(config, path, cls.config_keys)
         validation.path(fields, "field")
         return errors
 
@@ -115,6 +118,7 @@ class FilterTransformer(Transformer):
     """Keeps the message when ``condition`` holds, drops it otherwise. Never raises."""
 
     type_name = "filter"
+    config_keys = ("condition",)
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         super().__init__(config)
@@ -122,7 +126,7 @@ class FilterTransformer(Transformer):
 
     @classmethod
     def validate_config(cls, config: Mapping[str, Any], path: str) -> list[FieldError]:
-        fields, errors = validation.reader(config, path, ("condition",))
+        fields, errors = validation.reader(config, path, cls.config_keys)
         validation.condition(fields, "condition")
         return errors
 
@@ -131,58 +135,11 @@ class FilterTransformer(Transformer):
 
 
 @register
-class RouterTransformer(Transformer):
-    """Tags the message with the first matching route's condition text; the writer routes it.
-
-    The route sinks are not built here: the engine collects them with ``registry.route_sinks``.
-    """
-
-    type_name = "router"
-
-    def __init__(self, config: Mapping[str, Any]) -> None:
-        super().__init__(config)
-        routes = config.get("routes") or []
-        self.conditions = [Condition(str(route.get("condition") or ""))
-                           for route in routes if isinstance(route, Mapping)]
-        self.needs_payload = any(condition.needs_payload for condition in self.conditions)
-
-    @classmethod
-    def validate_config(cls, config: Mapping[str, Any], path: str) -> list[FieldError]:
-        # The route sinks are connector specs; spec validation checks them with the sink rules.
-        fields, errors = validation.reader(config, path, ("routes",))
-        routes = fields.config.get("routes")
-        if routes is None:
-            fields.error("routes", "required")
-        elif not isinstance(routes, list):
-            fields.error("routes", "must be a list of {condition, sink}")
-        else:
-            for index, route in enumerate(routes):
-                route_path = f"{fields.at('routes')}[{index}]"
-                if not isinstance(route, Mapping):
-                    errors.append(FieldError(route_path, "must be an object with condition and sink"))
-                    continue
-                route_fields = Fields(route, route_path, errors)
-                route_fields.unknown_keys(("condition", "sink"))
-                validation.condition(route_fields, "condition")
-        return errors
-
-    def transform(self, message: Message) -> list[Message]:
-        payload = peek_doc(message) if self.needs_payload else MISSING
-        metadata = message.metadata
-        for condition in self.conditions:
-            if condition.evaluate(payload, metadata):
-                routed = dict(metadata)
-                routed["routed_condition"] = condition.text
-                doc, message.doc = message.doc, None  # the copy goes on; the original is dropped
-                return [message.derive(message.data, routed, doc)]
-        return [message]
-
-
-@register
 class MaskTransformer(Transformer):
     """Replaces each existing field with a mask string (always a JSON string)."""
 
     type_name = "mask"
+    config_keys = ("fields", "maskChar", "keepLength")
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         super().__init__(config)
@@ -193,7 +150,7 @@ class MaskTransformer(Transformer):
 
     @classmethod
     def validate_config(cls, config: Mapping[str, Any], path: str) -> list[FieldError]:
-        fields, errors = validation.reader(config, path, ("fields", "maskChar", "keepLength"))
+        fields, errors = validation.reader(config, path, cls.config_keys)
         validation.path_list(fields, "fields")
         fields.string("maskChar")
         fields.boolean("keepLength")
@@ -222,13 +179,15 @@ class MaskTransformer(Transformer):
 class _FieldListTransformer(Transformer):
     """A step configured by ``fields`` alone: a non-empty list of paths."""
 
+    config_keys = ("fields",)
+
     def __init__(self, config: Mapping[str, Any]) -> None:
         super().__init__(config)
         self.paths = parse_paths([str(field) for field in config.get("fields") or []])
 
     @classmethod
     def validate_config(cls, config: Mapping[str, Any], path: str) -> list[FieldError]:
-        fields, errors = validation.reader(config, path, ("fields",))
+        fields, errors = validation.reader(config, path, cls.config_keys)
         validation.path_list(fields, "fields")
         return errors
 

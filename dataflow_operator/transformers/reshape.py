@@ -33,6 +33,7 @@ class ReplaceFieldTransformer(Transformer):
     """Keep (include) or drop (exclude) fields, then rename; emptied parents are pruned."""
 
     type_name = "replaceField"
+    config_keys = ("renames", "include", "exclude")
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         super().__init__(config)
@@ -51,7 +52,7 @@ class ReplaceFieldTransformer(Transformer):
 
     @classmethod
     def validate_config(cls, config: Mapping[str, Any], path: str) -> list[FieldError]:
-        fields, errors = validation.reader(config, path, ("renames", "include", "exclude"))
+        fields, errors = validation.reader(config, path, cls.config_keys)
         renames = validation.pair_list(fields, "renames", "oldPath:newPath", required=False)
         include = fields.string_list("include")
         exclude = fields.string_list("exclude")
@@ -93,6 +94,7 @@ class HeadersToPayloadTransformer(Transformer):
     """Copies Kafka headers (``metadata["headers"]``) into the payload as strings."""
 
     type_name = "headersToPayload"
+    config_keys = ("mappings",)
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         super().__init__(config)
@@ -107,7 +109,7 @@ class HeadersToPayloadTransformer(Transformer):
 
     @classmethod
     def validate_config(cls, config: Mapping[str, Any], path: str) -> list[FieldError]:
-        fields, errors = validation.reader(config, path, ("mappings",))
+        fields, errors = validation.reader(config, path, cls.config_keys)
         validation.pair_list(fields, "mappings", "headerName:fieldPath", required=True)
         return errors
 
@@ -136,6 +138,7 @@ class StructFlattenTransformer(Transformer):
     """Nested objects → one level, keys joined by ``delimiter``; arrays stay whole."""
 
     type_name = "structFlatten"
+    config_keys = ("delimiter",)
     config_optional = True
 
     def __init__(self, config: Mapping[str, Any]) -> None:
@@ -144,7 +147,7 @@ class StructFlattenTransformer(Transformer):
 
     @classmethod
     def validate_config(cls, config: Mapping[str, Any], path: str) -> list[FieldError]:
-        fields, errors = validation.reader(config, path, ("delimiter",))
+        fields, errors = validation.reader(config, path, cls.config_keys)
         if fields.string("delimiter") == "":
             fields.error("delimiter", "delimiter must be a non-empty string")
         return errors
@@ -196,6 +199,7 @@ class ExtractFieldTransformer(Transformer):
     """The payload becomes the value at ``field`` (any JSON type)."""
 
     type_name = "extractField"
+    config_keys = ("field",)
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         super().__init__(config)
@@ -203,7 +207,7 @@ class ExtractFieldTransformer(Transformer):
 
     @classmethod
     def validate_config(cls, config: Mapping[str, Any], path: str) -> list[FieldError]:
-        fields, errors = validation.reader(config, path, ("field",))
+        fields, errors = validation.reader(config, path, cls.config_keys)
         validation.path(fields, "field")
         return errors
 
@@ -221,6 +225,7 @@ class HoistFieldTransformer(Transformer):
     """The payload becomes ``{"<field>": <payload>}``, the payload bytes copied verbatim."""
 
     type_name = "hoistField"
+    config_keys = ("field",)
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         super().__init__(config)
@@ -232,7 +237,7 @@ class HoistFieldTransformer(Transformer):
 
     @classmethod
     def validate_config(cls, config: Mapping[str, Any], path: str) -> list[FieldError]:
-        fields, errors = validation.reader(config, path, ("field",))
+        fields, errors = validation.reader(config, path, cls.config_keys)
         value = validation.path(fields, "field")
         if value is not None and "." in normalize(value.strip()):
             fields.error("field", "must be a simple top-level key without dots")
@@ -257,6 +262,7 @@ class InsertFieldTransformer(Transformer):
     """Sets fields to literals, ``${now}``, ``${metadata.KEY}`` or ``json:`` values."""
 
     type_name = "insertField"
+    config_keys = ("fields",)
     clock: Callable[[], datetime] = staticmethod(_local_now)
 
     def __init__(self, config: Mapping[str, Any]) -> None:
@@ -276,7 +282,7 @@ class InsertFieldTransformer(Transformer):
 
     @classmethod
     def validate_config(cls, config: Mapping[str, Any], path: str) -> list[FieldError]:
-        fields, errors = validation.reader(config, path, ("fields",))
+        fields, errors = validation.reader(config, path, cls.config_keys)
         values = fields.string_map("fields", required=True)
         for key, raw in values.items():
             if not normalize(key.strip()):

@@ -12,11 +12,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from ...observability.redaction import register_secrets
+from ...pipeline.api_fields import field_default
 from ..pem_files import PemFiles, is_pem_content
 from .security import infer_security_protocol
+from .settings import KafkaSasl, KafkaSourceConfig
 
 CLIENT_ID = "dataflow-operator"
-DEFAULT_CONSUMER_GROUP = "dataflow-operator"
+DEFAULT_CONSUMER_GROUP: str = field_default(KafkaSourceConfig, "consumer_group")
+DEFAULT_SASL_MECHANISM: str = field_default(KafkaSasl, "mechanism")
 _SASL_MECHANISMS = {"plain": "PLAIN", "scram-sha-256": "SCRAM-SHA-256", "scram-sha-512": "SCRAM-SHA-512"}
 # The Java producer's delivery.timeout.ms default: a broker outage shorter than this delays a write;
 # a longer one fails it with a timeout that the engine retries.
@@ -64,7 +67,7 @@ def security_properties(config: Mapping[str, Any], pem_files: PemFiles) -> dict[
 def _sasl_properties(sasl: Any) -> dict[str, Any]:
     if not isinstance(sasl, Mapping):
         raise KafkaConfigError("sasl: required for a SASL security protocol")
-    raw_mechanism = str(sasl.get("mechanism") or "plain").lower()
+    raw_mechanism = str(sasl.get("mechanism") or DEFAULT_SASL_MECHANISM).lower()
     mechanism = _SASL_MECHANISMS.get(raw_mechanism)
     if mechanism is None:
         raise KafkaConfigError(f"sasl.mechanism: must be one of {', '.join(_SASL_MECHANISMS)}; "

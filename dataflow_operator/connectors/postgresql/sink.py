@@ -18,6 +18,7 @@ from typing import Any, ClassVar, TypeVar
 
 import psycopg
 
+from ...pipeline.config_fields import read_config
 from ...pipeline.connector import BatchLimits, ConnectorContext, Sink, WriteFailure
 from ...pipeline.errors import ClassifiedError, EnvironmentalError, InvalidDataError
 from ...pipeline.message import Message
@@ -28,41 +29,37 @@ from .copy_writer import CopyAbandonedError, copy_batch
 from .payloads import RAW_DATA_COLUMN, PayloadShape, Row, parse_payload
 from .schema import TableInfo, column_name_problem, describe_table, infer_column_types, metadata_column_type
 from .server_errors import environmental_error
+from .settings import PostgreSQLSinkConfig
+from .tuning import PRODUCTION, SinkTuning
 
 log = logging.getLogger(__name__)
 _Items = TypeVar("_Items", list[Message], list[Row])
 
 #: ``batchSize: 0`` means "flush on the timer only"; this still bounds one transaction.
 TIMER_ONLY_BATCH = 10_000
-# A lost connection is re-opened and the batch retried for ~15 s before the batch is given up on: a
-# server restart should not send a whole batch to the error sink.
-RECONNECT_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)
 DEFAULT_CONFLICT_KEY = "id"  # REF's literal default when the table has no primary key yet
-#: After a batch could not go by COPY (usually keys already written: a replay after a crash), this
-#: many batches go straight to INSERT … ON CONFLICT, so a stream of duplicates does not pay twice.
-COPY_PAUSE_BATCHES = 16
-#: The tests and the bench turn COPY off to exercise and measure the INSERT paths on their own.
-COPY_FIRST = True
 
 
 class PostgreSQLSink(Sink):
     type_name: ClassVar[str] = "postgresql"
 
-    def __init__(self, config: Mapping[str, Any], context: ConnectorContext) -> None:
+    def __init__(self, config: Mapping[str, Any], context: ConnectorContext,
+                 tuning: SinkTuning = PRODUCTION) -> None:
         super().__init__(config, context)
+        self._tuning = tuning
+        settings = read_config(PostgreSQLSinkConfig.parse, config)
+        self.settings = settings
         self._dsn = connection_string(config)
-        self._table_name = str(config.get("table") or "")
+        self._table_name = settings.table
         self._table = table_identifier(self._table_name)
-        self._shape = PayloadShape(raw_mode=bool(config.get("rawMode")),
-                                   flatten_metadata=bool(config.get("flattenMetadataColumns")),
-                                   metadata_prefix=str(config.get("flattenMetadataColumnsPrefix") or ""))
-        self._auto_create = bool(config.get("autoCreateTable"))
-        self._upsert = bool(config.get("upsertMode"))
-        self._conflict_key = _split_key(config.get("conflictKey"))
-        self._version_column = (str(config["upsertVersionColumn"])
-                                if config.get("upsertStrategy") == "ifNewer" else None)
-        self._soft_delete_column = config.get("softDeleteColumn") or None
-        self._timeout = config.get("connectionTimeout")
+        self._shape = PayloadShape(raw_mode=settings.raw_mode, flatten_metadata=settings.flatten_metadata_columns,
+                                   metadata_prefix=settings.flatten_metadata_columns_prefix)
+        self._auto_create = settings.auto_create_table
+        self._upsert = settings.upsert_mode
+        self._conflict_key = _split_key(settings.conflict_key)
+        self._version_column = settings.upsert_version_column if settings.upsert_strategy == "ifNewer" else None
+        self._soft_delete_column = settings.soft_delete_column
+        self._timeout = settings.connection_timeout
         self._conn: psycopg.Connection[Any] | None = None
         self._info: TableInfo | None = None
         self._columns_seen: set[str] = set()  # every column the table had while this sink ran
@@ -102,8 +99,8 @@ class PostgreSQLSink(Sink):
             self._columns_seen.update(self._info.columns)
 
     def batch_limits(self) -> BatchLimits:
-        batch_size = int(self.config.get("batchSize", 1))
-        interval = float(self.config.get("batchFlushIntervalSeconds", 10))
+        batch_size = self.settings.batch_size
+        interval = float(self.settings.batch_flush_interval_seconds)
         if self.context.settings.ack_granularity == "message":
             batch_size = 1  # connectors.md §3: per-message acknowledgement means per-message flushes
         return BatchLimits(batch_size or TIMER_ONLY_BATCH, interval or None)
@@ -126,7 +123,7 @@ class PostgreSQLSink(Sink):
                 return self._connected(self._copy_batch, batch)
             except CopyAbandonedError as exc:
                 log.debug("batch for %s goes by INSERT: %s", self._table_name, exc)
-                self._copy_pause = COPY_PAUSE_BATCHES
+                self._copy_pause = self._tuning.copy_pause_batches
         rows: list[Row] = []
         failures: list[WriteFailure] = []
         for message in batch:
@@ -140,7 +137,7 @@ class PostgreSQLSink(Sink):
 
     def _copy_possible(self) -> bool:
         """Plain inserts into a known table that COPY treats as INSERT."""
-        return COPY_FIRST and not self._upsert and self._info is not None and self._info.copy_target
+        return self._tuning.copy_first and not self._upsert and self._info is not None and self._info.copy_target
 
     def _copy_batch(self, conn: psycopg.Connection[Any], batch: list[Message]) -> list[WriteFailure]:
         if not self._copy_possible():  # a reconnect found the table gone or changed
@@ -152,7 +149,7 @@ class PostgreSQLSink(Sink):
         writable, refused = self._fit_to_table(conn, rows)
         if not writable:
             return refused
-        writer = BatchWriter(conn, self._plan(), self._stage_ready)
+        writer = BatchWriter(conn, self._plan(), self._stage_ready, self._tuning.parameter_max_bytes)
         try:
             return refused + writer.write(writable)
         finally:
@@ -162,14 +159,15 @@ class PostgreSQLSink(Sink):
                    items: _Items) -> list[WriteFailure]:
         """``write(conn, items)``, on a new connection when the last one was lost (then retried for
         ~15 s); errors classified."""
-        for attempt, delay in enumerate((0.0, *RECONNECT_DELAYS)):
+        reconnect_delays: tuple[float, ...] = self._tuning.reconnect_delays
+        for attempt, delay in enumerate((0.0, *reconnect_delays)):
             if delay:
                 time.sleep(delay)
             try:
                 conn = self._conn if self._conn is not None and not self._conn.closed else self._open()
                 return write(conn, items)
             except (psycopg.OperationalError, psycopg.InterfaceError, ClassifiedError) as exc:
-                if not self._connection_lost(exc) or attempt == len(RECONNECT_DELAYS):
+                if not self._connection_lost(exc) or attempt == len(reconnect_delays):
                     raise environmental_error(exc) from exc
                 self.context.metrics.error("write", "connection_error")
                 self.context.metrics.set_connected(False)

@@ -14,7 +14,7 @@ a ticket of its own for the new settled position. After a restart the rows above
 delivered again (at-least-once).
 
 Within a poll cycle pages follow one another until a short page; then the source sleeps
-``pollInterval`` seconds. ``readBatchSize`` caps each page (0: pages of :data:`DEFAULT_PAGE_SIZE`,
+``pollInterval`` seconds. ``readBatchSize`` caps each page (0: pages of :data:`.settings.DEFAULT_PAGE_SIZE`,
 which only bounds memory; the rows read are the same).
 """
 
@@ -28,6 +28,7 @@ from typing import Any, ClassVar
 import psycopg
 
 from ...pipeline.checkpoint import Checkpointer
+from ...pipeline.config_fields import read_config
 from ...pipeline.connector import ConnectorContext, Source
 from ...pipeline.errors import ClassifiedError, classify
 from ...pipeline.message import Message
@@ -36,11 +37,10 @@ from . import source_sql
 from .commit_horizon import CommitHorizon, HorizonKind, Observation
 from .connection import connect, connection_string, describe_connection, table_identifier
 from .keyset import CHECKPOINT_KEY, Keyset, SourceIdentity, position_value
+from .settings import PostgreSQLSourceConfig
 
 log = logging.getLogger(__name__)
 
-DEFAULT_POLL_INTERVAL = 5
-DEFAULT_PAGE_SIZE = 1000
 CHUNK_SIZE = 500
 MAX_RECONNECT_DELAY = 30.0
 _TIME_TYPES = frozenset(psycopg.adapters.types[name].oid for name in ("date", "timestamp", "timestamptz"))
@@ -55,19 +55,20 @@ class PostgreSQLSource(Source):
 
     def __init__(self, config: Mapping[str, Any], context: ConnectorContext) -> None:
         super().__init__(config, context)
+        settings = read_config(PostgreSQLSourceConfig.parse, config)
+        self.settings = settings
         self._dsn = connection_string(config)
-        self._table_name = str(config.get("table") or "")
-        self._query_text = config.get("query")
-        self._change_column = str(config.get("changeTrackingColumn") or "updated_at")
-        self._order_column = str(config.get("orderByColumn") or "id")
+        self._table_name = settings.table
+        self._query_text = settings.query
+        self._change_column = settings.tracking_column
+        self._order_column = settings.order_by_column
         # Query mode without an explicit change-tracking column re-runs the query verbatim (REF).
-        self._tracked = not self._query_text or bool(config.get("changeTrackingColumn"))
+        self._tracked = settings.tracked
         self._identity: SourceIdentity = {"table": self._label, "changeTrackingColumn": self._change_column,
                                           "orderByColumn": self._order_column}
-        self._poll_interval = float(config.get("pollInterval") or DEFAULT_POLL_INTERVAL)
-        self._page_size = int(config.get("readBatchSize") or 0) or DEFAULT_PAGE_SIZE
-        self._delay = float(config.get("changeTrackingDelay") or 0)
-        self._timeout = config.get("connectionTimeout")
+        self._poll_interval = float(settings.poll_interval)
+        self._page_size = settings.page_size
+        self._delay = settings.change_tracking_delay
         self._conn: psycopg.Connection[Any] | None = None
         self._query: source_sql.PollQuery | None = None
         self._order_present = False
@@ -113,7 +114,7 @@ class PostgreSQLSource(Source):
         log.info("postgresql source connected", extra={"target": describe_connection(self._dsn), "table": self._label})
 
     def _open(self) -> None:
-        conn = connect(self._dsn, timeout=self._timeout)
+        conn = connect(self._dsn)
         try:
             self._describe(conn)
         except Exception:
@@ -127,7 +128,7 @@ class PostgreSQLSource(Source):
             source = source_sql.user_query(str(self._query_text))
         else:
             table = table_identifier(self._table_name)
-            if self.config.get("autoCreateTable"):
+            if self.settings.auto_create_table:
                 conn.execute(source_sql.create_source_table(table))
             source = table
         try:

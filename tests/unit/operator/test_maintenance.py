@@ -3,10 +3,24 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import pytest
 
-from dataflow_operator.operator.maintenance import evaluate
+from dataflow_operator.operator import maintenance
+from dataflow_operator.operator.maintenance import MaintenanceState
+from dataflow_operator.pipeline.config_fields import FieldError
+from dataflow_operator.spec.validation import parse_maintenance
+
+
+def evaluate(raw: dict[str, Any] | None, now: datetime) -> MaintenanceState | None:
+    """:func:`maintenance.evaluate` of ``spec.maintenance`` as a manifest writes it."""
+    if raw is None:
+        return maintenance.evaluate(None, now)
+    errors: list[FieldError] = []
+    parsed = parse_maintenance(raw, "spec.maintenance", errors)
+    assert errors == []
+    return maintenance.evaluate(parsed, now)
 
 
 def at(text: str) -> datetime:

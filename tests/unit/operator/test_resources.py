@@ -10,6 +10,8 @@ import pytest
 
 from dataflow_operator.operator import resources
 from dataflow_operator.operator.resources import ProcessorSettings
+from dataflow_operator.spec.api import DataFlowSpec
+from dataflow_operator.spec.validation import load_spec
 
 DATAFLOW: dict[str, Any] = {
     "apiVersion": "dataflow.dataflow.io/v1", "kind": "DataFlow",
@@ -25,9 +27,14 @@ SETTINGS = ProcessorSettings(image="reg/df:1.0", log_level="warn", progress_time
                              sentry_env=(("SENTRY_DSN", "https://k@s/1"), ("SENTRY_RELEASE", "r1")))
 
 
+def typed(**fields: Any) -> DataFlowSpec:
+    """The test DataFlow's spec with ``fields``, parsed."""
+    return load_spec({**DATAFLOW["spec"], **fields})
+
+
 def build(spec: dict[str, Any] | None = None, **overrides: Any) -> dict[str, Any]:
     arguments: dict[str, Any] = {"document_hash": "h" * 64, "settings": SETTINGS, "replicas": 1, **overrides}
-    return resources.deployment(DATAFLOW, spec if spec is not None else DATAFLOW["spec"], **arguments)
+    return resources.deployment(DATAFLOW, load_spec(spec if spec is not None else DATAFLOW["spec"]), **arguments)
 
 
 def container(deployment: dict[str, Any]) -> dict[str, Any]:
@@ -137,7 +144,7 @@ def test_deployment_takes_pod_fields_from_the_spec() -> None:
             "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": []}}},
             "tolerations": [{"key": "dedicated", "operator": "Exists", "effect": "NoSchedule"}],
             "imagePullSecrets": [{"name": "regcred"}]}
-    deployment = build(spec, replicas=resources.desired_replicas(spec, paused=False))
+    deployment = build(spec, replicas=resources.desired_replicas(load_spec(spec), paused=False))
     pod = deployment["spec"]["template"]["spec"]
     assert deployment["spec"]["replicas"] == 3
     assert container(deployment)["resources"] == {"requests": {"cpu": "1", "memory": "1Gi"}}
@@ -150,8 +157,8 @@ def test_deployment_takes_pod_fields_from_the_spec() -> None:
 
 
 def test_replicas_are_zero_while_paused() -> None:
-    assert resources.desired_replicas({"replicas": 4}, paused=True) == 0
-    assert resources.desired_replicas({}, paused=False) == 1
+    assert resources.desired_replicas(typed(replicas=4), paused=True) == 0
+    assert resources.desired_replicas(typed(), paused=False) == 1
 
 
 def test_without_checkpoint_persistence_the_pod_has_no_api_credentials() -> None:
@@ -174,12 +181,12 @@ def test_reset_token_is_passed_in_the_environment() -> None:
     ({"processorImage": "mine/proc", "processorVersion": "3"}, "", "mine/proc:3"),
 ])
 def test_processor_image(spec: dict[str, Any], default: str, expected: str) -> None:
-    assert resources.processor_image(spec, default) == expected
+    assert resources.processor_image(typed(**spec), default) == expected
 
 
 def test_no_processor_image_at_all_is_an_error() -> None:
     with pytest.raises(ValueError, match="PROCESSOR_IMAGE"):
-        resources.processor_image({}, "")
+        resources.processor_image(typed(), "")
 
 
 def test_controller_owner() -> None:
