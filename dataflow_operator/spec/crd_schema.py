@@ -36,6 +36,8 @@ PRINTER_COLUMNS = [
     {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
     {"name": "Processed", "type": "integer", "jsonPath": ".status.processedCount"},
     {"name": "Errors", "type": "integer", "jsonPath": ".status.errorCount"},
+    {"name": "Last", "type": "date", "description": "When the processed count last grew (status.lastProcessedTime)",
+     "jsonPath": ".status.lastProcessedTime"},
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
 ]
 _SCALARS: dict[Any, str] = {bool: "boolean", int: "integer", float: "number", str: "string"}
