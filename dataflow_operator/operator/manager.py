@@ -34,6 +34,7 @@ from .kube import KubeClient
 from .leader import LEASE_DURATION, LEASE_NAME, RENEW_DEADLINE, RETRY_PERIOD, LeaderElector
 from .metrics import OperatorMetrics
 from .reconciler import Caches, Reconciler, secret_references
+from .webhook.wiring import Webhook, WebhookOptions
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ class OperatorOptions:
     watch_inactivity_timeout: float = INACTIVITY_TIMEOUT
     allow_cross_namespace_secrets: bool = False
     identity: str | None = None              # leader election identity; default hostname_uuid
+    webhook: WebhookOptions | None = None    # None: no admission webhook
 
 
 def load_configuration(kubeconfig: str | None) -> k8s.Configuration:
@@ -176,6 +178,9 @@ class Manager:
         self.registry.register(self.aggregator)
         self._servers: list[HttpServer] = []
         self._stopped = threading.Event()
+        # The admission webhook serves on every replica, leader or not: the API server calls any of them.
+        self.webhook = Webhook(options.webhook, KubeClient(api_client(configuration, 2)), environ) \
+            if options.webhook is not None else None
 
     # ---------------------------------------------------------------------------------------------
     # informers and their handlers
@@ -284,6 +289,8 @@ class Manager:
                                         default_port=9090).start())
         self._servers.append(HttpServer(options.health_probe_bind_address, registry=None, default_port=9091,
                                         probes={"/healthz": self.healthy, "/readyz": self.synced}).start())
+        if self.webhook is not None:
+            self.webhook.start()
         dataflows = self.informers["dataflows"]
         dataflows.start()
         # Secrets are filtered by the references that the DataFlow cache yields.
@@ -332,6 +339,8 @@ class Manager:
         self.aggregator.close()
         for server in self._servers:
             server.stop()
+        if self.webhook is not None:
+            self.webhook.stop()
         log.info("operator stopped")
 
 
