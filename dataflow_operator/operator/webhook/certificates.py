@@ -223,6 +223,12 @@ class FileCertificates(_Refresher):
             log.warning("no webhook certificate yet", extra={"directory": str(self.directory)})
             return
         # The kubelet swaps a mounted Secret's files at once; a pair read across a swap fails to
-        # load (ssl.SSLError) and the current certificate stays until the next round.
-        if self.serving.load(cert, key):
+        # load and the current certificate stays until the next round.
+        try:
+            loaded = self.serving.load(cert, key)
+        except ssl.SSLError as exc:
+            log.warning("webhook certificate files do not load; keeping the current one",
+                        extra={"directory": str(self.directory), "error": str(exc)})
+            return
+        if loaded:
             log.info("webhook certificate loaded", extra={"directory": str(self.directory)})

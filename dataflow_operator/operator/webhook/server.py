@@ -57,9 +57,9 @@ class _Handler(BaseHTTPRequestHandler):
     server: WebhookServer
 
     def setup(self) -> None:
-        self.connection.settimeout(self.timeout)
-        if isinstance(self.connection, ssl.SSLSocket):
-            self.connection.do_handshake()
+        self.request.settimeout(self.timeout)
+        if isinstance(self.request, ssl.SSLSocket):
+            self.request.do_handshake()
         super().setup()
 
     def do_POST(self) -> None:
