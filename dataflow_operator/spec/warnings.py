@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .fields import FieldError
+from ..pipeline.config_fields import FieldError
 from .model import normalize_component
 
 #: Fields that steer the checkpoint store (processor/runtime.py, processor/checkpoint.py).

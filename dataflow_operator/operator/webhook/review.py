@@ -22,16 +22,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from ...contract import API_GROUP, KIND
 from ...observability.redaction import SecretRegistry
-from ...spec.fields import FieldError
+from ...pipeline.config_fields import FieldError
 from ...spec.files import document_warnings, validate_document
 from ...spec.manifest_loader import WHOLE_DOCUMENT, ManifestError, load_json_document
-from ...spec.model import API_VERSION, KIND
 from ...spec.secrets import secret_values
 
 REVIEW_API_VERSION: Final = "admission.k8s.io/v1"
 REVIEW_KIND: Final = "AdmissionReview"
-GROUP: Final = API_VERSION.split("/", 1)[0]
 #: Causes listed in one refusal; a manifest with thousands of errors is refused with the first ones.
 MAX_CAUSES: Final = 50
 #: Characters of one warning: the API server passes warnings on as HTTP headers and truncates long ones.
@@ -126,7 +125,7 @@ def _uid_before_parsing(text: str) -> str | None:
 
 def judge(request: AdmissionRequest) -> Verdict:
     """The verdict on one request; pure."""
-    if request.kind != KIND or request.group != GROUP:
+    if request.kind != KIND or request.group != API_GROUP:
         return Verdict(warnings=(f"{request.group}/{request.kind} is not reviewed by the DataFlow webhook",))
     if request.operation not in ("CREATE", "UPDATE"):
         return Verdict()
@@ -169,7 +168,7 @@ def review_response(uid: str, verdict: Verdict, reviewed: Any) -> dict[str, Any]
         if len(verdict.errors) > len(shown):
             message += f"; and {len(verdict.errors) - len(shown)} more"
         response["status"] = {"status": "Failure", "code": verdict.code, "reason": verdict.reason,
-                              "message": message, "details": {"group": GROUP, "kind": KIND, "causes": causes}}
+                              "message": message, "details": {"group": API_GROUP, "kind": KIND, "causes": causes}}
     return {"apiVersion": REVIEW_API_VERSION, "kind": REVIEW_KIND, "response": response}
 
 
