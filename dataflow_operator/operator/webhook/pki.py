@@ -105,7 +105,8 @@ def _same_key(cert: x509.Certificate, key: object) -> bool:
 
 
 def _due(cert: x509.Certificate, now: datetime, validity: timedelta, fraction: float) -> bool:
-    lifetime = min(cert.not_valid_after_utc - cert.not_valid_before_utc, validity + BACKDATE)
+    # The backdating is no part of the lifetime: a 60 s certificate is due after 40 s, not at once.
+    lifetime = min(cert.not_valid_after_utc - cert.not_valid_before_utc - BACKDATE, validity)
     return cert.not_valid_after_utc - now < lifetime * fraction
 
 

@@ -18,6 +18,7 @@ else is refused before it costs memory or a thread for long.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import socket
@@ -152,6 +153,10 @@ class WebhookServer(ThreadingHTTPServer):
         self.tls = tls
         self.port: int = self.server_address[1]
         self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        # Open connections, closed by stop(): the API server keeps connections alive, and a stopped
+        # webhook must not go on answering on them.
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
         self._thread = threading.Thread(target=self.serve_forever, name=f"webhook-{self.port}", daemon=True)
 
     def get_request(self) -> tuple[socket.socket, Any]:
@@ -173,9 +178,13 @@ class WebhookServer(ThreadingHTTPServer):
             raise
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
+        with self._open_lock:
+            self._open.add(request)
         try:
             super().process_request_thread(request, client_address)
         finally:
+            with self._open_lock:
+                self._open.discard(request)
             self._slots.release()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
@@ -189,3 +198,8 @@ class WebhookServer(ThreadingHTTPServer):
     def stop(self) -> None:
         self.shutdown()
         self.server_close()
+        with self._open_lock:
+            connections = list(self._open)
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)

@@ -166,3 +166,14 @@ def test_the_answer_is_json_without_secrets(listener: Listener) -> None:
     text = listener.post(body(invalid)).text
     assert "spec.checkpointSaveInterval" in text and "s3cr3t-pw" not in text
     json.loads(text)
+
+
+def test_stop_closes_kept_alive_connections(tmp_path: Path) -> None:
+    listener = Listener(tmp_path)
+    session = requests.Session()
+    first = session.post(listener.url, data=body(VALID), verify=str(listener.ca), timeout=10)
+    assert first.status_code == 200 and first.headers.get("Connection") != "close"
+    listener.server.stop()
+    # A stopped webhook answers nothing more, not even on a connection the client kept open.
+    with pytest.raises(requests.exceptions.ConnectionError):
+        session.post(listener.url, data=body(VALID), verify=str(listener.ca), timeout=10)
