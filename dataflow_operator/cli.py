@@ -62,6 +62,8 @@ def processor(spec_path: str, namespace: str | None, name: str | None, metrics_b
               help="Seconds between full resyncs of every DataFlow.")
 @click.option("--aggregation-timeout", default=5.0, show_default=True, type=click.FloatRange(min=0.1),
               help="Deadline in seconds for scraping all processor pods on one /metrics request.")
+@click.option("--status-counts-interval", default=15.0, show_default=True, type=click.FloatRange(min=1),
+              help="Least seconds between two writes of a DataFlow's status.processedCount/errorCount.")
 @click.option("--webhook-bind-address", default=None,
               help="Serve the validating admission webhook (HTTPS) here, e.g. :9443 (default: no webhook).")
 @click.option("--webhook-cert-dir", default=None,
@@ -77,9 +79,9 @@ def processor(spec_path: str, namespace: str | None, name: str | None, metrics_b
               help="Seconds between checks of the webhook certificate.")
 def run(*, kubeconfig: str | None, namespace: str | None, workers: int, leader_elect: bool,
         leader_election_namespace: str | None, metrics_bind_address: str, health_probe_bind_address: str,
-        resync_period: float, aggregation_timeout: float, webhook_bind_address: str | None,
-        webhook_cert_dir: str | None, webhook_secret: str | None, webhook_configuration: str | None,
-        webhook_service: str | None, webhook_cert_refresh: float) -> None:
+        resync_period: float, aggregation_timeout: float, status_counts_interval: float,
+        webhook_bind_address: str | None, webhook_cert_dir: str | None, webhook_secret: str | None,
+        webhook_configuration: str | None, webhook_service: str | None, webhook_cert_refresh: float) -> None:
     """Run the operator: keep a processor Deployment per DataFlow and serve the merged /metrics."""
     from prometheus_client import disable_created_metrics
 
@@ -99,4 +101,5 @@ def run(*, kubeconfig: str | None, namespace: str | None, workers: int, leader_e
         kubeconfig=kubeconfig, namespace=namespace, workers=workers, leader_elect=leader_elect,
         leader_election_namespace=leader_election_namespace, metrics_bind_address=metrics_bind_address,
         health_probe_bind_address=health_probe_bind_address, resync_period=resync_period,
-        aggregation_timeout=aggregation_timeout, webhook=webhook)))
+        aggregation_timeout=aggregation_timeout, status_counts_interval=status_counts_interval,
+        webhook=webhook)))

@@ -31,10 +31,14 @@ from .aggregator_fetch import SCRAPE_ERROR_REASONS, MetricsFetcher, ScrapeError
 from .aggregator_merge import MergedFamily, merge_families
 from .aggregator_parse import ExpositionError, ParsedFamily, parse_exposition
 from .aggregator_targets import PodTarget, select_targets
+from .status_counts import Counts, counts_in_exposition
 
 __all__ = ["SCRAPE_ERROR_REASONS", "PodTarget", "ProcessorMetricsAggregator", "select_targets"]
 
 log = logging.getLogger(__name__)
+
+# Told after every scrape which pods answered with which status counts, and which pods were asked.
+ScrapeObserver = Callable[[list[tuple[PodTarget, Counts]], list[PodTarget]], None]
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 
@@ -48,8 +52,10 @@ class ProcessorMetricsAggregator:
     """
 
     def __init__(self, pods: Callable[[], Iterable[PodTarget]], is_leader: Callable[[], bool], *,
-                 timeout: float = 5.0, max_bytes: int = DEFAULT_MAX_BYTES, workers: int = 32) -> None:
+                 timeout: float = 5.0, max_bytes: int = DEFAULT_MAX_BYTES, workers: int = 32,
+                 on_scraped: ScrapeObserver | None = None) -> None:
         self.timeout = timeout
+        self._on_scraped = on_scraped
         self._pods = pods
         self._is_leader = is_leader
         self._fetcher = MetricsFetcher(workers=workers, max_bytes=max_bytes)
@@ -86,6 +92,11 @@ class ProcessorMetricsAggregator:
         for family in families:  # lazily: the exposition writes one family before the next is built
             yield family.to_metric()
 
+    def refresh(self) -> None:
+        """Scrape without a /metrics request, for the observer alone (when nothing else scrapes)."""
+        if self._is_leader():
+            self._scrape()
+
     def close(self) -> None:
         """Stop the workers (a fetch in progress ends by its own deadline) and close connections."""
         self._executor.shutdown(wait=False, cancel_futures=True)
@@ -104,13 +115,18 @@ class ProcessorMetricsAggregator:
         if futures:
             wait(futures, timeout=max(0.0, deadline - time.monotonic()))
         scraped = []
+        counts = []
         for target, future in zip(targets, futures, strict=True):
             reason = _failure_reason(target, future)
             if reason is None:
-                scraped.append(future.result())
+                pod_families, pod_counts = future.result()
+                scraped.append(pod_families)
+                counts.append((target, pod_counts))
             else:
                 self._count_error(target, reason)
         self._forget_errors_of_gone_pods(targets)
+        if self._on_scraped is not None:
+            self._on_scraped(counts, targets)
         families, left_out = merge_families(scraped)
         if left_out:
             log.warning("left out processor metric families that clash with the operator's own or with "
@@ -119,10 +135,11 @@ class ProcessorMetricsAggregator:
         self._duration.observe(time.monotonic() - started)
         return families
 
-    def _scrape_pod(self, target: PodTarget, deadline: float) -> dict[str, ParsedFamily]:
+    def _scrape_pod(self, target: PodTarget, deadline: float) -> tuple[dict[str, ParsedFamily], Counts]:
         body = self._fetcher.fetch(target.url, deadline)
         try:
-            return parse_exposition(body.text, target.name, openmetrics=body.openmetrics)
+            return (parse_exposition(body.text, target.name, openmetrics=body.openmetrics),
+                    counts_in_exposition(body.text))
         except ExpositionError as error:
             raise ScrapeError("parse_error", str(error)) from error
 
@@ -143,7 +160,7 @@ class ProcessorMetricsAggregator:
             self._error_series -= gone
 
 
-def _failure_reason(target: PodTarget, future: Future[dict[str, ParsedFamily]]) -> str | None:
+def _failure_reason(target: PodTarget, future: Future[tuple[dict[str, ParsedFamily], Counts]]) -> str | None:
     """Why ``target`` is left out of this scrape, or None when its families are in."""
     if not future.done():
         # Late: not started yet (cancelled here) or still running (it stops by the same deadline).

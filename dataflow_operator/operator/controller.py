@@ -2,7 +2,8 @@
 
 :meth:`Controller.start` (on becoming leader) makes a fresh queue, enqueues every DataFlow in the
 cache and starts the workers; :meth:`Controller.stop` (on losing the lease, or shutting down) shuts
-the queue so no new key is handed out and waits, bounded, for the reconciles in flight. Informer
+the queue down and waits, bounded, for the reconciles in flight; keys still queued are handed out
+and skipped, since a worker touches nothing once the queue is shutting down. Informer
 handlers call :meth:`Controller.enqueue` at any time; between terms it is a no-op, since the next
 term enqueues everything anyway.
 """
@@ -16,9 +17,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from .metrics import OperatorMetrics
-from .workqueue import RateLimitingQueue, default_controller_rate_limiter
+from .workqueue.clock import RealClock
+from .workqueue.rate_limiters import default_controller_rate_limiter
+from .workqueue.rate_limiting import RateLimitingQueue, new_rate_limiting_queue
 
 log = logging.getLogger(__name__)
+
+QUEUE_NAME = "dataflows"  # the work-queue metrics' ``name`` label
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,28 +50,28 @@ class Controller:
         self._threads: list[threading.Thread] = []
         metrics.watch_depth(self.depth)
 
-    @property
-    def queue(self) -> RateLimitingQueue[str] | None:
+    def _current(self) -> RateLimitingQueue[str] | None:
         with self._lock:
             return self._queue
 
     def depth(self) -> int:
-        queue = self.queue
+        queue = self._current()
         return len(queue) if queue is not None else 0
 
     def enqueue(self, key: str) -> None:
-        queue = self.queue
+        queue = self._current()
         if queue is not None:
             queue.add(key)
 
     def running(self) -> bool:
-        return self.queue is not None
+        return self._current() is not None
 
     def start(self) -> None:
         with self._lock:
             if self._queue is not None:
                 return
-            queue: RateLimitingQueue[str] = RateLimitingQueue(default_controller_rate_limiter())
+            queue: RateLimitingQueue[str] = new_rate_limiting_queue(
+                QUEUE_NAME, default_controller_rate_limiter(), self._metrics.workqueue, RealClock())
             self._queue = queue
             self._threads = [threading.Thread(target=self._work, args=(queue,), name=f"reconcile-{index}",
                                               daemon=True) for index in range(self._workers)]
@@ -82,8 +87,8 @@ class Controller:
             threads, self._threads = self._threads, []
         if queue is None:
             return
-        queue.shutdown()
         deadline = time.monotonic() + self._drain_timeout
+        queue.shutdown(self._drain_timeout)
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         still_running = sum(thread.is_alive() for thread in threads)

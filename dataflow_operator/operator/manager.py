@@ -1,9 +1,9 @@
 """Wiring of the control plane: API clients, informers, work queue and workers, leader election,
 the metrics aggregator, the HTTP servers, signals and an orderly shutdown.
 
-Start-up: informers (DataFlows first, so the Secret informer knows which Secrets are referenced),
-wait until every cache is synced (``/readyz`` turns ready), then campaign for the lease; the leader
-runs the workers. Shutdown (SIGTERM/SIGINT): stop the workers, release the lease, stop the
+Start-up: start every informer (each fills its own cache, so the order does not matter), wait until
+every cache is synced (``/readyz`` turns ready), then campaign for the lease; the leader runs the
+workers. Shutdown (SIGTERM/SIGINT): stop the workers, release the lease, stop the
 informers and the servers, exit 0.
 """
 
@@ -30,16 +30,21 @@ from . import kube, resources
 from .aggregator import PodTarget, ProcessorMetricsAggregator, select_targets
 from .controller import Controller
 from .events import EventRecorder
-from .informer import INACTIVITY_TIMEOUT, ApiListWatch, Informer, Obj, object_key
+from .informer import INACTIVITY_TIMEOUT, Informer
 from .kube import KubeClient
 from .leader import LEASE_DURATION, LEASE_NAME, RENEW_DEADLINE, RETRY_PERIOD, LeaderElector
+from .listwatch import ApiListWatch
 from .metrics import OperatorMetrics
 from .reconciler import Caches, Reconciler, secret_references
+from .status_count_publisher import DEFAULT_INTERVAL, StatusCountPublisher
+from .store import IndexFunc, Obj, object_key
 from .webhook.wiring import Webhook, WebhookOptions
 
 log = logging.getLogger(__name__)
 
 REFRESH_INTERVAL = 1.0  # seconds between credential refreshes (see _ThrottledRefresh)
+# The DataFlow cache's index: "namespace/name" of a Secret -> the DataFlows that reference it.
+SECRET_INDEX = "secrets"
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +64,7 @@ class OperatorOptions:
     health_probe_bind_address: str = f":{HEALTH_PROBE_PORT}"
     resync_period: float = 600.0
     aggregation_timeout: float = 5.0
+    status_counts_interval: float = DEFAULT_INTERVAL  # least seconds between count writes per DataFlow
     watch_inactivity_timeout: float = INACTIVITY_TIMEOUT
     allow_cross_namespace_secrets: bool = False
     identity: str | None = None              # leader election identity; default hostname_uuid
@@ -116,29 +122,8 @@ class _ThrottledRefresh:
             configuration.refresh_api_key_hook = self  # type: ignore[assignment]
 
 
-class SecretReferences:
-    """Which DataFlows reference which Secrets, kept current by the DataFlow informer."""
-
-    def __init__(self) -> None:
-        self._by_dataflow: dict[str, set[tuple[str, str]]] = {}
-        self._by_secret: dict[tuple[str, str], set[str]] = {}
-        self._lock = threading.Lock()
-
-    def update(self, dataflow_key: str, secrets: set[tuple[str, str]]) -> None:
-        with self._lock:
-            for secret in self._by_dataflow.pop(dataflow_key, set()) - secrets:
-                users = self._by_secret.get(secret, set())
-                users.discard(dataflow_key)
-                if not users:
-                    self._by_secret.pop(secret, None)
-            if secrets:
-                self._by_dataflow[dataflow_key] = secrets
-            for secret in secrets:
-                self._by_secret.setdefault(secret, set()).add(dataflow_key)
-
-    def users(self, namespace: str, name: str) -> set[str]:
-        with self._lock:
-            return set(self._by_secret.get((namespace, name), ()))
+def referenced_secrets(dataflow: Obj) -> list[str]:
+    return [f"{namespace}/{name}" for namespace, name in secret_references(dataflow)]
 
 
 class Manager:
@@ -152,7 +137,6 @@ class Manager:
         self.metrics = OperatorMetrics(self.registry)
         self.kube = KubeClient(api_client(configuration, options.workers + 4))
         self._watch_client = api_client(configuration, 12)
-        self.references = SecretReferences()
         self.informers = self._informers(KubeClient(self._watch_client))
         caches = Caches(*(self.informers[name].store for name in (
             "dataflows", "deployments", "secrets", "configmaps", "serviceaccounts", "roles", "rolebindings")))
@@ -174,11 +158,19 @@ class Manager:
                 renew_deadline=options.renew_deadline, retry_period=options.retry_period,
                 on_started_leading=self.controller.start, on_stopped_leading=self.controller.stop)
         self._wire_handlers()
+        dataflow_store = self.informers["dataflows"].store
+        self.status_counts = StatusCountPublisher(
+            patch_status=self.kube.patch_dataflow_status, dataflow=lambda key: dataflow_store.get("/".join(key)),
+            dataflow_keys=self._dataflow_keys, is_leader=self.is_leader, refresh=self._refresh_counts,
+            interval=options.status_counts_interval)
         self.aggregator = ProcessorMetricsAggregator(pods=self._scrape_targets, is_leader=self.is_leader,
-                                                     timeout=options.aggregation_timeout)
+                                                     timeout=options.aggregation_timeout,
+                                                     on_scraped=self.status_counts.observe)
         self.registry.register(self.aggregator)
         self._servers: list[HttpServer] = []
         self._stopped = threading.Event()
+        self._status_counts_thread = threading.Thread(target=self.status_counts.run, args=(self._stopped,),
+                                                      name="status-counts", daemon=True)
         # The admission webhook serves on every replica, leader or not: the API server calls any of them.
         self.webhook = Webhook(options.webhook, KubeClient(api_client(configuration, 2)), environ) \
             if options.webhook is not None else None
@@ -190,38 +182,29 @@ class Manager:
         options = self.options
 
         def informer(name: str, kind: kube.Kind | None, *, selector: str | None = None, resync: float = 0.0,
-                     admit: Callable[[Obj], bool] | None = None) -> Informer:
+                     indexers: Mapping[str, IndexFunc] | None = None) -> Informer:
             function, args = watch_kube.list_function(kind, options.namespace)
             return Informer(name, ApiListWatch(function, args, label_selector=selector), resync_period=resync,
-                            inactivity_timeout=options.watch_inactivity_timeout, admit=admit)
+                            inactivity_timeout=options.watch_inactivity_timeout, indexers=indexers)
 
         owned = resources.SELECTOR
         return {
-            "dataflows": informer("dataflows", None, resync=options.resync_period),
+            "dataflows": informer("dataflows", None, resync=options.resync_period,
+                                  indexers={SECRET_INDEX: referenced_secrets}),
             "deployments": informer("deployments", kube.DEPLOYMENT, selector=owned),
             "pods": informer("pods", kube.POD, selector=owned),
-            # Every Secret streams past, but only referenced and owned ones are kept.
-            "secrets": informer("secrets", kube.SECRET, admit=self._secret_of_interest),
+            # Any Secret may be referenced, including one no DataFlow references yet: all are cached.
+            "secrets": informer("secrets", kube.SECRET),
             "configmaps": informer("configmaps", kube.CONFIG_MAP, selector=owned),
             "serviceaccounts": informer("serviceaccounts", kube.SERVICE_ACCOUNT, selector=owned),
             "roles": informer("roles", kube.ROLE, selector=owned),
             "rolebindings": informer("rolebindings", kube.ROLE_BINDING, selector=owned),
         }
 
-    def _secret_of_interest(self, secret: Obj) -> bool:
-        metadata = secret.get("metadata") or {}
-        return (resources.controller_owner(secret) is not None
-                or bool(self.references.users(str(metadata.get("namespace")), str(metadata.get("name")))))
-
     def _wire_handlers(self) -> None:
         enqueue = self.controller.enqueue
 
         def dataflow_changed(obj: Obj) -> None:
-            self.references.update(object_key(obj), secret_references(obj))
-            enqueue(object_key(obj))
-
-        def dataflow_deleted(obj: Obj) -> None:
-            self.references.update(object_key(obj), set())
             enqueue(object_key(obj))
 
         def dataflow_updated(old: Obj, new: Obj) -> None:
@@ -230,7 +213,7 @@ class Manager:
             if old is new or not _status_only_change(old, new):
                 dataflow_changed(new)
 
-        self.informers["dataflows"].add_handler(dataflow_changed, dataflow_updated, dataflow_deleted)
+        self.informers["dataflows"].add_handler(dataflow_changed, dataflow_updated, dataflow_changed)
 
         def owner_of(obj: Obj) -> None:
             owner = resources.controller_owner(obj)
@@ -248,18 +231,24 @@ class Manager:
 
         self.informers["configmaps"].add_handler(owner_of, config_map_updated, owner_of)
 
+        dataflows = self.informers["dataflows"].store
+
         def secret_event(secret: Obj) -> None:
             owner_of(secret)
-            metadata = secret.get("metadata") or {}
-            for key in self.references.users(str(metadata.get("namespace")), str(metadata.get("name"))):
+            for key in dataflows.by_index(SECRET_INDEX, object_key(secret)):
                 enqueue(key)
 
         self.informers["secrets"].add_handler(secret_event, lambda _old, new: secret_event(new), secret_event)
 
+    def _refresh_counts(self) -> None:
+        self.aggregator.refresh()
+
+    def _dataflow_keys(self) -> set[tuple[str, str]]:
+        return {(obj["metadata"]["namespace"], obj["metadata"]["name"])
+                for obj in self.informers["dataflows"].store.objects()}
+
     def _scrape_targets(self) -> list[PodTarget]:
-        dataflows = {(obj["metadata"]["namespace"], obj["metadata"]["name"])
-                     for obj in self.informers["dataflows"].store.objects()}
-        return select_targets(self.informers["pods"].store.objects(), dataflows)
+        return select_targets(self.informers["pods"].store.objects(), self._dataflow_keys())
 
     # ---------------------------------------------------------------------------------------------
     # leadership
@@ -293,14 +282,8 @@ class Manager:
                                         probes={"/healthz": self.healthy, "/readyz": self.synced}).start())
         if self.webhook is not None:
             self.webhook.start()
-        dataflows = self.informers["dataflows"]
-        dataflows.start()
-        # Secrets are filtered by the references that the DataFlow cache yields.
-        if not self._wait(dataflows.wait_for_sync, sync_timeout):
-            return False
-        for name, informer in self.informers.items():
-            if name != "dataflows":
-                informer.start()
+        for informer in self.informers.values():
+            informer.start()
         for informer in self.informers.values():
             if not self._wait(informer.wait_for_sync, sync_timeout):
                 return False
@@ -309,6 +292,7 @@ class Manager:
             self.elector.start()
         else:
             self.controller.start()
+        self._status_counts_thread.start()
         return True
 
     def _wait(self, wait: Callable[[float | None], bool], timeout: float | None) -> bool:
@@ -338,6 +322,8 @@ class Manager:
         self.controller.stop()
         for informer in self.informers.values():
             informer.stop()
+        if self._status_counts_thread.is_alive():
+            self._status_counts_thread.join(timeout=5)
         self.aggregator.close()
         for server in self._servers:
             server.stop()

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from .status import PHASES
+from .workqueue.metrics import WorkqueueMetrics
 
 RESULTS = ("success", "error", "requeue")
 STAGES = ("validate", "secrets", "resources", "deployment", "status")
@@ -38,6 +39,7 @@ class OperatorMetrics:
                               registry=registry)
         self.workqueue_depth = Gauge("dataflow_controller_workqueue_depth",
                                      "DataFlow keys waiting in the work queue", registry=registry)
+        self.workqueue = WorkqueueMetrics(registry)
         # Every label value exists from the start, so rate() and alerts see a 0 before the first event.
         for result in RESULTS:
             self.reconcile_total.labels(result)

@@ -1,8 +1,8 @@
 """The reconcile loop of operator.md for one DataFlow key: desired state -> apply -> status -> events
 -> ``dataflow_status``.
 
-Reads come from the informers' caches; the API is called only to write (and to read a Secret the
-cache does not hold, or an object after a conflict). Every write is skipped when the live object
+Reads come from the informers' caches; the API is called only to write (and to read an object again
+after a conflict). Every write is skipped when the live object
 already says what the desired one says, so a reconcile of a converged DataFlow writes nothing.
 
 Checkpoint reset (``spec.checkpointReset`` or the ``reset-checkpoint`` annotation) is one-shot. The
@@ -33,7 +33,6 @@ from . import resources
 from .controller import ReconcileResult
 from .diff import first_difference, update_body
 from .events import EventRecorder
-from .informer import Obj, Store
 from .kube import (
     CONFIG_MAP,
     DEPLOYMENT,
@@ -59,6 +58,7 @@ from .status import (
     phase_from_deployment,
     status_patch,
 )
+from .store import Obj, Store
 
 log = logging.getLogger(__name__)
 
@@ -208,13 +208,8 @@ class Reconciler:
                 raise SecretResolutionError(
                     f"Secret {secret_namespace}/{name} is in another namespace and cross-namespace "
                     "references are not allowed")
+            # The Secret informer caches every Secret it watches; one created later enqueues its users.
             secret = self.caches.secrets.get(f"{secret_namespace}/{name}")
-            if secret is None:
-                # Not cached when it has not changed since before a DataFlow referenced it; from now on it
-                # is (the watch keeps it current, as the DataFlow's reference admits it).
-                secret = self.kube.read(SECRET, secret_namespace, name)
-                if secret is not None:
-                    self.caches.secrets.mutated(secret)
             if secret is None:
                 raise SecretResolutionError(f"Secret {secret_namespace}/{name} not found")
             data = secret.get("data") or {}
@@ -232,9 +227,6 @@ class Reconciler:
             resolved = resolve_secret_refs(spec, namespace, read_secret)
         except SecretResolutionError as exc:
             raise StageFailedError("secrets", SECRET_RESOLUTION_FAILED, f"Failed to resolve secrets: {exc}") from exc
-        except KubeError as exc:
-            raise StageFailedError("secrets", SECRET_RESOLUTION_FAILED,
-                                   f"Failed to resolve secrets: reading a Secret failed: {error_text(exc)}") from exc
         register_secrets(secret_values(resolved))  # e.g. the password inside a resolved connectionString
         return resolved
 

@@ -4,7 +4,7 @@ Phase (operator.md step 7): ready replicas > 0 -> Running; replicas wanted but n
 scaled to 0 by maintenance or suspension -> Stopped; a failure in steps 2-6, or a Deployment that
 reports it cannot make progress -> Error. The operator owns ``phase``, ``message``,
 ``observedGeneration``, ``maintenanceStatus`` and ``conditions``; ``processedCount``, ``errorCount`` and
-``lastProcessedTime`` are left as they are.
+``lastProcessedTime`` are left as they are (:mod:`.status_count_publisher` writes those).
 """
 
 from __future__ import annotations

@@ -86,12 +86,19 @@ ALL_FEATURES: dict[str, Any] = {
 }
 VALUE_SETS = {"defaults": {}, "all-features": ALL_FEATURES}
 
+# client-go's work-queue families, as the operator exports them for its one queue.
+WORKQUEUE_FAMILIES = (
+    "workqueue_depth", "workqueue_adds_total", "workqueue_queue_duration_seconds",
+    "workqueue_work_duration_seconds", "workqueue_retries_total", "workqueue_unfinished_work_seconds",
+    "workqueue_longest_running_processor_seconds",
+)
 OPERATOR_METRICS = (
     "dataflow_status", "dataflow_controller_reconcile_total",
     "dataflow_controller_reconcile_duration_seconds",
     "dataflow_controller_reconcile_errors_total", "dataflow_controller_reconcile_inflight",
     "dataflow_controller_workqueue_depth", "dataflow_aggregator_scrape_duration_seconds",
     "dataflow_aggregator_pod_scrape_errors_total", "dataflow_aggregator_pods_scraped",
+    *WORKQUEUE_FAMILIES,
 )
 
 
@@ -159,7 +166,7 @@ def test_default_render(helm: Path, tmp_path: Path) -> None:
     assert container["image"] == "dataflow-operator:0.1.0"
     assert container["args"] == ["run", "--metrics-bind-address=:9090", "--health-probe-bind-address=:9091",
                                  "--workers=4", "--leader-elect=true", "--aggregation-timeout=5",
-                                 "--webhook-bind-address=:9443", "--webhook-cert-refresh=60",
+                                 "--status-counts-interval=15", "--webhook-bind-address=:9443", "--webhook-cert-refresh=60",
                                  "--webhook-secret=df-dataflow-operator-webhook-tls",
                                  "--webhook-configuration=df-dataflow-operator",
                                  "--webhook-service=df-dataflow-operator-webhook"]
@@ -533,7 +540,7 @@ def test_printer_columns_and_short_name(dynamic: DynamicClient, namespace: str) 
     table = dynamic.request("get", resource.path(namespace=namespace),
                             header_params={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"})
     columns = [column["name"] for column in table.to_dict()["columnDefinitions"]]
-    assert columns == ["Name", "Phase", "Processed", "Errors", "Age"]
+    assert columns == ["Name", "Phase", "Processed", "Errors", "Last", "Age"]
 
 
 # ------------------------------------------------------------------------------------------------

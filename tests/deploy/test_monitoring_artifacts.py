@@ -19,7 +19,9 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
+from prometheus_client import CollectorRegistry
 
+from dataflow_operator.operator.metrics import OperatorMetrics
 from tests.deploy.monitoring_helpers import (
     DASHBOARD_PATH,
     RULES_PATH,
@@ -120,6 +122,12 @@ def _metrics() -> dict[str, Metric]:
             "counter", {"stage"}, {"stage": {"validate", "secrets", "resources", "deployment", "status"}}),
         "dataflow_controller_reconcile_inflight": Metric("gauge", set()),
         "dataflow_controller_workqueue_depth": Metric("gauge", set()),
+        # client-go's work-queue families (dataflow_operator/operator/workqueue/metrics.py), one queue.
+        **{family: Metric(kind, {"name"}, {"name": {"dataflows"}}) for family, kind in (
+            ("workqueue_depth", "gauge"), ("workqueue_adds_total", "counter"),
+            ("workqueue_queue_duration_seconds", "histogram"), ("workqueue_work_duration_seconds", "histogram"),
+            ("workqueue_retries_total", "counter"), ("workqueue_unfinished_work_seconds", "gauge"),
+            ("workqueue_longest_running_processor_seconds", "gauge"))},
         "dataflow_aggregator_scrape_duration_seconds": Metric("histogram", set()),
         "dataflow_aggregator_pod_scrape_errors_total": Metric(
             "counter", {"namespace", "name", "pod", "reason"},
@@ -196,6 +204,16 @@ def problems_in(expr: str) -> list[str]:
         if not series.endswith("_bucket") or "le" not in {s.strip() for s in by_labels.split(",")}:
             problems.append(f"histogram_quantile over {series} must aggregate _bucket series by le")
     return problems
+
+
+def test_the_operator_families_listed_here_are_what_the_operator_registers() -> None:
+    registry = CollectorRegistry()
+    OperatorMetrics(registry)
+    registered = {family.name: family.type for family in registry.collect()}
+    listed = {name.removesuffix("_total") if metric.kind == "counter" else name: metric.kind
+              for name, metric in METRICS.items() if name == "dataflow_status"
+              or name.startswith(("dataflow_controller_", "workqueue_"))}
+    assert listed == registered
 
 
 def test_the_promql_reader_catches_what_it_is_for() -> None:
@@ -489,7 +507,8 @@ def test_crd_identity(crd: dict[str, Any]) -> None:
     assert version["subresources"] == {"status": {}}
     columns = {c["name"]: c["jsonPath"] for c in version["additionalPrinterColumns"]}
     assert columns == {"Phase": ".status.phase", "Processed": ".status.processedCount",
-                       "Errors": ".status.errorCount", "Age": ".metadata.creationTimestamp"}
+                       "Errors": ".status.errorCount", "Last": ".status.lastProcessedTime",
+                       "Age": ".metadata.creationTimestamp"}
 
 
 def test_crd_schema_is_structural(crd: dict[str, Any]) -> None:
@@ -570,6 +589,7 @@ def test_values_are_the_documented_ones_and_satisfy_the_schema() -> None:
         "monitoring.dashboard.folder", "monitoring.prometheusRule.enabled",
         "monitoring.prometheusRule.additionalLabels", "nodeSelector", "tolerations", "affinity",
         "podMonitor.enabled",
+        "statusCounts.intervalSeconds",  # ours: the Processed/Errors/Last columns
     ]
 
     # Objects such as `resources` are values in their own right; only documented parents are walked.

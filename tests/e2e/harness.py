@@ -46,7 +46,7 @@ class Operator:
                  "--namespace", namespace, "--leader-elect", "true", "--leader-election-namespace", namespace,
                  "--metrics-bind-address", self.metrics_url.removeprefix("http://").removesuffix("/metrics"),
                  "--health-probe-bind-address", self.health_url.removeprefix("http://"),
-                 "--aggregation-timeout", AGGREGATION_TIMEOUT],
+                 "--aggregation-timeout", AGGREGATION_TIMEOUT, "--status-counts-interval", "1"],
                 stdout=log, stderr=log, start_new_session=True,
                 env={**os.environ, "PROCESSOR_IMAGE": "dataflow-operator:test"})
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from kubernetes import client as k8s
+from kubernetes.dynamic import DynamicClient
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as openmetrics_families
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -121,13 +122,14 @@ def test_the_leader_serves_every_processor_pods_series_merged_and_the_follower_n
     assert {(s.labels["name"], s.labels["pod"], s.value) for s in received.samples} == {
         (pod.dataflow, pod.name, float(pod.lines)) for pod in scenario.pods}
     assert all(s.labels["namespace"] == scenario.namespace for s in received.samples)
-    # One HELP and one TYPE per family, a histogram's samples together, nothing but dataflow_*.
+    # One HELP and one TYPE per family, a histogram's samples together, nothing but dataflow_* and the
+    # operator's own work-queue families (client-go's names).
     for kind in ("# HELP ", "# TYPE "):
         names = [line.split(" ")[2] for line in text.splitlines() if line.startswith(kind)]
         assert len(names) == len(set(names)), f"repeated {kind.strip()} lines"
     histogram = families["dataflow_processing_duration_seconds"]
     assert {s.labels["pod"] for s in histogram.samples} == every_pod
-    assert all(s.name.startswith("dataflow_") for family in families.values() for s in family.samples)
+    assert all(s.name.startswith(("dataflow_", "workqueue_")) for family in families.values() for s in family.samples)
     assert not [s for s in received.samples if s.name.endswith("_created")]
     assert {s.labels["name"] for s in families["dataflow_status"].samples} == set(PODS)
     assert families["dataflow_aggregator_pods_scraped"].samples[0].value == len(every_pod)
@@ -161,3 +163,33 @@ def test_the_leader_serves_every_processor_pods_series_merged_and_the_follower_n
     # When the leader goes, the follower takes over the processors' series.
     leading.stop()
     wait_for(lambda: follower.processor_pods() == every_pod, timeout=60, message="the follower takes over")
+
+
+def test_kubectl_get_df_shows_the_processors_counts(scenario: Scenario, operators: list[Operator],
+                                                     admin: k8s.ApiClient) -> None:
+    """The Processed/Errors/Last printer columns, filled from the series the leader scrapes, equal the
+    sum of each DataFlow's pods' own counters, with nobody but the operator scraping."""
+    custom = k8s.CustomObjectsApi(admin)
+    expected = {dataflow: sum(pods.values()) for dataflow, pods in PODS.items()}
+
+    def counts() -> dict[str, tuple[object, object]]:
+        items = custom.list_namespaced_custom_object("dataflow.dataflow.io", "v1", scenario.namespace,
+                                                     "dataflows")["items"]
+        return {item["metadata"]["name"]: (item.get("status", {}).get("processedCount"),
+                                           item.get("status", {}).get("errorCount")) for item in items}
+
+    wait_for(lambda: counts() == {dataflow: (total, 0) for dataflow, total in expected.items()}, timeout=60,
+             message=f"status counts {expected}")
+    for pod in scenario.pods:  # the processors' own view of what they counted
+        own = pod.processor.metrics()
+        assert sum(s.value for s in own["dataflow_messages_received"].samples
+                   if s.name.endswith("_total")) == pod.lines
+    # What `kubectl get df` prints: the server's Table rendering of the list.
+    table = DynamicClient(admin).request(
+        "get", f"/apis/dataflow.dataflow.io/v1/namespaces/{scenario.namespace}/dataflows",
+        header_params={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"}).to_dict()
+    columns = [column["name"] for column in table["columnDefinitions"]]
+    rows = {row["cells"][0]: dict(zip(columns, row["cells"], strict=True)) for row in table["rows"]}
+    for dataflow, total in expected.items():
+        assert rows[dataflow]["Processed"] == total and rows[dataflow]["Errors"] == 0
+        assert rows[dataflow]["Last"]  # kubectl shows the age of lastProcessedTime

@@ -10,8 +10,9 @@ from urllib.parse import urlparse
 
 from kubernetes import client as k8s
 
-from dataflow_operator.operator.informer import ApiListWatch, Informer
+from dataflow_operator.operator.informer import Informer
 from dataflow_operator.operator.kube import KubeClient
+from dataflow_operator.operator.listwatch import ApiListWatch
 from dataflow_operator.operator.manager import load_configuration
 from tests.integration.operator.conftest import (
     KAFKA_TO_POSTGRES,

@@ -36,8 +36,11 @@ def reconciles(operator: Manager) -> float:
 
 
 def idle(operator: Manager) -> bool:
-    queue = operator.controller.queue
-    return queue is not None and len(queue) == 0 and queue.processing() == 0
+    def value(metric: str, **labels: str) -> float | None:
+        return operator.registry.get_sample_value(metric, labels)
+
+    return (operator.controller.running() and value("workqueue_depth", name="dataflows") == 0
+            and value("dataflow_controller_reconcile_inflight") == 0)
 
 
 def test_noop_resync_of_300_dataflows_issues_zero_writes(cluster: Any, admin: k8s.ApiClient, namespace: str,

@@ -170,9 +170,9 @@ def test_invalid_spec_is_an_error_with_the_field_path_and_touches_nothing(admin:
     status = wait_phase(admin, namespace, "broken", "Error")["status"]
     assert "spec.source.config.topic" in status["message"]
     assert {c["type"]: (c["status"], c["reason"]) for c in status["conditions"]}["Degraded"] == ("True", "InvalidSpec")
-    events = events_for(admin, namespace, "broken")
-    assert any(e.type == "Warning" and e.reason == "InvalidSpec" and "spec.source.config.topic" in e.message
-               for e in events)
+    # The event is written after the status: wait for it rather than read once.
+    wait_for(lambda: any(e.type == "Warning" and e.reason == "InvalidSpec" and "spec.source.config.topic" in e.message
+                         for e in events_for(admin, namespace, "broken")), message="the InvalidSpec event")
     assert deployment(admin, namespace, "broken") is None
     assert raw(admin, f"/api/v1/namespaces/{namespace}/secrets/df-broken-spec") is None
     assert operator.metrics.phases()[(namespace, "broken")] == "Error"
@@ -273,8 +273,14 @@ def test_metrics_and_probe_endpoints(admin: k8s.ApiClient, namespace: str, opera
     families = {family.name: family for family in text_string_to_metric_families(response.text)}
     for name in ("dataflow_status", "dataflow_controller_reconcile", "dataflow_controller_reconcile_duration_seconds",
                  "dataflow_controller_reconcile_errors", "dataflow_controller_reconcile_inflight",
-                 "dataflow_controller_workqueue_depth", "dataflow_aggregator_scrape_duration_seconds"):
+                 "dataflow_controller_workqueue_depth", "dataflow_aggregator_scrape_duration_seconds",
+                 "workqueue_depth", "workqueue_adds", "workqueue_queue_duration_seconds",
+                 "workqueue_work_duration_seconds", "workqueue_retries", "workqueue_unfinished_work_seconds",
+                 "workqueue_longest_running_processor_seconds"):
         assert name in families, f"{name} missing from /metrics"
+    adds = {sample.labels["name"]: sample.value for sample in families["workqueue_adds"].samples
+            if sample.name == "workqueue_adds_total"}
+    assert adds["dataflows"] >= 1, "the DataFlow key went through the work queue"
     status = {sample.labels["phase"]: sample.value for sample in families["dataflow_status"].samples
               if sample.labels["namespace"] == namespace}
     assert status == {"Pending": 1.0, "Running": 0.0, "Error": 0.0, "Stopped": 0.0}

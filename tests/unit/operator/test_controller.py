@@ -1,5 +1,5 @@
-"""Workers: result accounting, retries with backoff, boundary requeues, leadership terms; and the
-manager's small helpers (Secret reference index, throttled credential refresh)."""
+"""Workers: result accounting, retries with backoff, boundary requeues, leadership terms, the work-queue
+metrics; and the manager's throttled credential refresh."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from dataflow_operator.operator.controller import Controller, ReconcileResult
-from dataflow_operator.operator.manager import SecretReferences, _ThrottledRefresh
+from dataflow_operator.operator.manager import _ThrottledRefresh
 from dataflow_operator.operator.metrics import OperatorMetrics
 from tests.processes import wait_for
 
@@ -57,8 +57,10 @@ def test_start_enqueues_every_key_and_counts_results() -> None:
         assert sample(metrics, "dataflow_controller_reconcile_total", result="success") == 4
         assert sample(metrics, "dataflow_controller_reconcile_duration_seconds_count", result="success") == 4
         assert sample(metrics, "dataflow_controller_reconcile_inflight") == 0
-        queue = controller.queue
-        assert queue is not None and queue.num_requeues("ns/retry") == 0, "success forgets the backoff"
+        # Four keys, then one retry (rate-limited), one boundary requeue and one retry after a bug.
+        assert sample(metrics, "workqueue_adds_total", name="dataflows") == 7
+        assert sample(metrics, "workqueue_retries_total", name="dataflows") == 3
+        assert sample(metrics, "workqueue_work_duration_seconds_count", name="dataflows") == 7
     finally:
         controller.stop()
 
@@ -127,16 +129,30 @@ def test_dataflow_status_is_one_hot_and_removed() -> None:
                                                                  "phase": "Error"}) is None
 
 
-def test_secret_references_index() -> None:
-    references = SecretReferences()
-    references.update("ns/a", {("ns", "pg"), ("ns", "kafka")})
-    references.update("ns/b", {("ns", "pg")})
-    assert references.users("ns", "pg") == {"ns/a", "ns/b"}
-    references.update("ns/a", {("ns", "kafka")})
-    assert references.users("ns", "pg") == {"ns/b"}
-    references.update("ns/b", set())
-    assert references.users("ns", "pg") == set()
-    assert references.users("ns", "kafka") == {"ns/a"}
+def test_stop_waits_for_the_reconcile_in_flight_and_skips_what_is_queued() -> None:
+    metrics = OperatorMetrics(CollectorRegistry())
+    started, release = threading.Event(), threading.Event()
+    calls: list[str] = []
+
+    def slow(key: str) -> ReconcileResult:
+        calls.append(key)
+        started.set()
+        release.wait(10)
+        return ReconcileResult()
+
+    controller = Controller(slow, workers=1, metrics=metrics, keys=lambda: ["ns/a", "ns/b"], drain_timeout=10)
+    controller.start()
+    assert started.wait(10)
+    stopper = threading.Thread(target=controller.stop)
+    stopper.start()
+    wait_for(lambda: not controller.running(), timeout=10, message="stop begun")
+    assert stopper.is_alive(), "stop waits for the reconcile in flight"
+    release.set()
+    stopper.join(timeout=10)
+    assert not stopper.is_alive()
+    assert calls == ["ns/a"], "a key still queued at stop is not reconciled"
+    assert sample(metrics, "workqueue_depth", name="dataflows") == 0
+    assert sample(metrics, "workqueue_unfinished_work_seconds", name="dataflows") == 0
 
 
 class Configuration:

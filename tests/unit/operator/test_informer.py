@@ -1,5 +1,5 @@
 """The informer's list/watch logic against a scripted ListWatch: replay, 410 both ways, bookmarks,
-the inactivity watchdog, resync, admission and the store's mutation cache."""
+the inactivity watchdog, resync, indices; and the store's indices and mutation cache."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from kubernetes.client.exceptions import ApiException
 
-from dataflow_operator.operator.informer import Informer, Obj, Store
+from dataflow_operator.operator.informer import Informer
+from dataflow_operator.operator.store import Obj, Store
 from tests.processes import wait_for
 
 _END, _ABORT = object(), object()
@@ -215,21 +216,25 @@ def test_resync_hands_every_object_to_update(scripted: tuple[ScriptedListWatch, 
              message="resync")
 
 
-def test_admission_filters_the_cache(scripted: tuple[ScriptedListWatch, Recorder, list[Informer]]) -> None:
+def refs(item: Obj) -> list[str]:
+    return list(item["metadata"].get("refs", []))
+
+
+def test_indices_follow_the_list_and_the_watch(scripted: tuple[ScriptedListWatch, Recorder, list[Informer]]) \
+        -> None:
     list_watch, recorder, _ = scripted
-    wanted = {"a"}
-    list_watch.lists.put(([obj("a", 1), obj("b", 2)], "10"))
+    list_watch.lists.put(([obj("a", 1, refs=["pg"]), obj("b", 2, refs=["pg", "kafka"])], "10"))
     stream = Stream()
     list_watch.watches.put(stream)
-    informer = start(scripted, admit=lambda item: item["metadata"]["name"] in wanted)
+    informer = start(scripted, indexers={"refs": refs})
     assert informer.wait_for_sync(5)
-    assert informer.store.list_keys() == ["ns/a"]
-    wanted.discard("a")
-    wanted.add("b")
-    stream.push("MODIFIED", obj("a", 11))  # no longer wanted: forgotten
-    stream.push("MODIFIED", obj("b", 12))  # now wanted: cached
-    wait_for(lambda: informer.store.list_keys() == ["ns/b"], timeout=5, message="filter applied")
-    assert recorder.snapshot() == [("add", "a", "1"), ("delete", "a", "1"), ("add", "b", "12")]
+    assert informer.store.by_index("refs", "pg") == ["ns/a", "ns/b"]
+    stream.push("MODIFIED", obj("a", 11, refs=["kafka"]))
+    stream.push("DELETED", obj("b", 12, refs=["pg", "kafka"]))
+    wait_for(lambda: len(recorder.snapshot()) == 4, timeout=5, message="events")
+    assert informer.store.by_index("refs", "pg") == []
+    assert informer.store.by_index("refs", "kafka") == ["ns/a"]
+    assert informer.store.by_index("refs", "nothing") == []
 
 
 def test_a_failing_handler_does_not_stop_the_informer(
@@ -253,15 +258,29 @@ def test_a_failing_handler_does_not_stop_the_informer(
 
 def test_store_mutation_cache() -> None:
     store = Store()
-    store._put("ns/a", obj("a", 5))
+    store.put(obj("a", 5))
     store.mutated(obj("a", 4))
     assert store.get("ns/a") == obj("a", 5), "an older write result never replaces a newer watch event"
     store.mutated(obj("a", 7))
     assert store.get("ns/a") == obj("a", 7)
-    store._delete("ns/a", 9)
+    store.delete(obj("a", 9))
     store.mutated(obj("a", 8))
     assert store.get("ns/a") is None, "a write result older than the deletion does not resurrect the object"
     store.mutated(obj("a", 10))
     assert store.get("ns/a") == obj("a", 10)
     store.mutated({"metadata": {"name": "b", "namespace": "ns", "resourceVersion": "opaque"}})
     assert store.get("ns/b") is None
+
+
+def test_a_relist_remembers_what_vanished_for_the_mutation_cache() -> None:
+    store = Store({"refs": refs})
+    store.put(obj("a", 5, refs=["pg"]))
+    store.put(obj("b", 6, refs=["pg"]))
+    old = store.replace([obj("b", 6, refs=["pg"])], "20")
+    assert sorted(old) == ["ns/a", "ns/b"]
+    store.mutated(obj("a", 15, refs=["pg"]))
+    assert store.get("ns/a") is None, "gone at the list's version: an older write result stays out"
+    store.mutated(obj("a", 21, refs=["pg"]))
+    assert store.by_index("refs", "pg") == ["ns/a", "ns/b"], "a write result is indexed too"
+    assert len(store) == 2
+

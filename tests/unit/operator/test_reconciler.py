@@ -14,11 +14,11 @@ from kubernetes.client.exceptions import ApiException
 from prometheus_client import CollectorRegistry
 
 from dataflow_operator.operator.events import EventRecorder
-from dataflow_operator.operator.informer import Store
 from dataflow_operator.operator.kube import Kind
 from dataflow_operator.operator.metrics import OperatorMetrics
 from dataflow_operator.operator.reconciler import Caches, Reconciler
 from dataflow_operator.operator.resources import ProcessorSettings
+from dataflow_operator.operator.store import Store
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 SPEC: dict[str, Any] = {
@@ -145,10 +145,10 @@ class World:
 
     def sync_dataflow(self, name: str = "orders") -> None:
         """What the watch would deliver."""
-        self.caches.dataflows._put(f"shop/{name}", copy.deepcopy(self.kube.objects[("DataFlow", "shop", name)]))
+        self.caches.dataflows.put(copy.deepcopy(self.kube.objects[("DataFlow", "shop", name)]))
 
     def secret(self, name: str, data: dict[str, str], namespace: str = "shop") -> None:
-        self.caches.secrets._put(f"{namespace}/{name}", {
+        self.caches.secrets.put({
             "metadata": {"name": name, "namespace": namespace, "resourceVersion": self.kube._next()},
             "data": {key: base64.b64encode(value.encode()).decode() for key, value in data.items()}})
 
@@ -239,18 +239,18 @@ def test_missing_key_is_named_without_the_value_and_retried() -> None:
     assert world.writes() == ["patch DataFlow status"]
 
 
-def test_a_secret_not_in_the_cache_is_read_once_then_cached() -> None:
+def test_a_secret_not_in_the_cache_is_not_found_without_asking_the_api() -> None:
     world = World()
-    world.kube.objects[("Secret", "shop", "pg")] = {
+    world.kube.objects[("Secret", "shop", "pg")] = {  # exists, but the Secret informer has not seen it yet
         "metadata": {"name": "pg", "namespace": "shop", "resourceVersion": "5"},
         "data": {"dsn": base64.b64encode(b"postgresql://db").decode()}}
     world.dataflow(SPEC)
+    result = world.reconcile("shop/orders")
+    assert result.error and result.retry
+    assert world.status()["message"] == "Failed to resolve secrets: Secret shop/pg not found"
+    assert not [call for call in world.kube.calls if call.startswith("read")], "the reconciler reads caches only"
+    world.secret("pg", {"dsn": "postgresql://db"})  # the watch delivers it
     assert not world.reconcile("shop/orders").error
-    assert world.kube.calls.count("read Secret") == 1
-    world.kube.calls.clear()
-    world.sync_dataflow()
-    world.reconcile("shop/orders")
-    assert "read Secret" not in world.kube.calls
 
 
 @pytest.mark.parametrize("allowed", [False, True])
@@ -298,7 +298,7 @@ def test_a_missing_dataflow_drops_its_series() -> None:
     world.secret("pg", {"dsn": "x"})
     world.dataflow(SPEC)
     world.reconcile("shop/orders")
-    world.caches.dataflows._delete("shop/orders", None)
+    world.caches.dataflows.delete(world.kube.objects[("DataFlow", "shop", "orders")])
     assert not world.reconcile("shop/orders").error
     assert world.metrics.phases() == {}
 
