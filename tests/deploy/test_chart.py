@@ -594,7 +594,12 @@ def allowed(api_client: k8s.ApiClient, access: Access) -> bool:
 def test_operator_can_do_its_work_and_no_more(operator_identity: tuple[k8s.ApiClient, str]) -> None:
     api_client, namespace = operator_identity
     elsewhere = "default"
+    # The chart names the ServiceAccount and the ValidatingWebhookConfiguration by its full name.
+    fullname = api_client.default_headers["Impersonate-User"].rsplit(":", 1)[1]
+    webhooks = ("validatingwebhookconfigurations", "", "admissionregistration.k8s.io")
     can = [
+        Access("get", *webhooks, fullname), Access("patch", *webhooks, fullname),
+        Access("create", "secrets", namespace), Access("update", "secrets", namespace),
         Access("watch", "dataflows", elsewhere, "dataflow.dataflow.io"),
         Access("patch", "dataflows/status", elsewhere, "dataflow.dataflow.io"),
         Access("get", "secrets", elsewhere), Access("create", "secrets", elsewhere),
@@ -612,6 +617,9 @@ def test_operator_can_do_its_work_and_no_more(operator_identity: tuple[k8s.ApiCl
         Access("escalate", "roles", elsewhere, "rbac.authorization.k8s.io"),
         Access("create", "leases", elsewhere, "coordination.k8s.io"),
         Access("update", "leases", namespace, "coordination.k8s.io", "another-lease"),
+        Access("patch", *webhooks, "another-webhook"), Access("create", *webhooks),
+        Access("delete", *webhooks, fullname), Access("patch", "mutatingwebhookconfigurations", "",
+                                                      "admissionregistration.k8s.io", fullname),
     ]
     wrong = [("should be allowed", access) for access in can if not allowed(api_client, access)]
     wrong += [("should be denied", access) for access in cannot if allowed(api_client, access)]
