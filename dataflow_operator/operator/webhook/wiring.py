@@ -53,7 +53,7 @@ class Webhook:
                 raise ValueError("the webhook's Secret needs --webhook-secret-namespace or OPERATOR_NAMESPACE")
             hosts = options.certificate_hosts(namespace)
             if not hosts:
-                raise ValueError("the webhook's certificate needs --webhook-service or --webhook-host")
+                raise ValueError("the webhook's certificate needs --webhook-service (the names it is issued for)")
             self.certificates = SecretCertificates(
                 kube, namespace=namespace, secret=options.secret, configuration=options.configuration,
                 hosts=hosts, interval=options.refresh_interval,
