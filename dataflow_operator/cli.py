@@ -64,15 +64,35 @@ def processor(spec_path: str, namespace: str | None, name: str | None, metrics_b
               help="Deadline in seconds for scraping all processor pods on one /metrics request.")
 @click.option("--status-counts-interval", default=15.0, show_default=True, type=click.FloatRange(min=1),
               help="Least seconds between two writes of a DataFlow's status.processedCount/errorCount.")
+@click.option("--webhook-bind-address", default=None,
+              help="Serve the validating admission webhook (HTTPS) here, e.g. :9443 (default: no webhook).")
+@click.option("--webhook-cert-dir", default=None,
+              help="Serve tls.crt/tls.key from this directory, re-read when they change (cert-manager).")
+@click.option("--webhook-secret", default=None,
+              help="Keep the webhook's own CA and certificate in this Secret of $OPERATOR_NAMESPACE, renewed "
+                   "before expiry.")
+@click.option("--webhook-configuration", default=None,
+              help="With --webhook-secret: the ValidatingWebhookConfiguration whose caBundle to keep current.")
+@click.option("--webhook-service", default=None,
+              help="With --webhook-secret: the Service name the certificate is issued for.")
+@click.option("--webhook-cert-refresh", default=60.0, show_default=True, type=click.FloatRange(min=1),
+              help="Seconds between checks of the webhook certificate.")
 def run(*, kubeconfig: str | None, namespace: str | None, workers: int, leader_elect: bool,
         leader_election_namespace: str | None, metrics_bind_address: str, health_probe_bind_address: str,
-        resync_period: float, aggregation_timeout: float, status_counts_interval: float) -> None:
+        resync_period: float, aggregation_timeout: float, status_counts_interval: float,
+        webhook_bind_address: str | None, webhook_cert_dir: str | None, webhook_secret: str | None,
+        webhook_configuration: str | None, webhook_service: str | None, webhook_cert_refresh: float) -> None:
     """Run the operator: keep a processor Deployment per DataFlow and serve the merged /metrics."""
     from prometheus_client import disable_created_metrics
 
     from .observability.logging import setup_logging
     from .observability.sentry import setup_sentry
     from .operator.manager import OperatorOptions, run_operator
+    from .operator.webhook.wiring import WebhookOptions
+
+    webhook = WebhookOptions(bind_address=webhook_bind_address, cert_dir=webhook_cert_dir, secret=webhook_secret,
+                             configuration=webhook_configuration, service=webhook_service,
+                             refresh_interval=webhook_cert_refresh) if webhook_bind_address else None
 
     disable_created_metrics()  # type: ignore[no-untyped-call]  # no *_created series, like the aggregated ones
     setup_logging(role="operator")
@@ -81,4 +101,5 @@ def run(*, kubeconfig: str | None, namespace: str | None, workers: int, leader_e
         kubeconfig=kubeconfig, namespace=namespace, workers=workers, leader_elect=leader_elect,
         leader_election_namespace=leader_election_namespace, metrics_bind_address=metrics_bind_address,
         health_probe_bind_address=health_probe_bind_address, resync_period=resync_period,
-        aggregation_timeout=aggregation_timeout, status_counts_interval=status_counts_interval)))
+        aggregation_timeout=aggregation_timeout, status_counts_interval=status_counts_interval,
+        webhook=webhook)))

@@ -38,6 +38,7 @@ from .metrics import OperatorMetrics
 from .reconciler import Caches, Reconciler, secret_references
 from .status_count_publisher import DEFAULT_INTERVAL, StatusCountPublisher
 from .store import IndexFunc, Obj, object_key
+from .webhook.wiring import Webhook, WebhookOptions
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,7 @@ class OperatorOptions:
     watch_inactivity_timeout: float = INACTIVITY_TIMEOUT
     allow_cross_namespace_secrets: bool = False
     identity: str | None = None              # leader election identity; default hostname_uuid
+    webhook: WebhookOptions | None = None    # None: no admission webhook
 
 
 def load_configuration(kubeconfig: str | None) -> k8s.Configuration:
@@ -169,6 +171,9 @@ class Manager:
         self._stopped = threading.Event()
         self._status_counts_thread = threading.Thread(target=self.status_counts.run, args=(self._stopped,),
                                                       name="status-counts", daemon=True)
+        # The admission webhook serves on every replica, leader or not: the API server calls any of them.
+        self.webhook = Webhook(options.webhook, KubeClient(api_client(configuration, 2)), environ) \
+            if options.webhook is not None else None
 
     # ---------------------------------------------------------------------------------------------
     # informers and their handlers
@@ -275,6 +280,8 @@ class Manager:
         self._servers.append(HttpServer(options.health_probe_bind_address, registry=None,
                                         default_port=HEALTH_PROBE_PORT,
                                         probes={"/healthz": self.healthy, "/readyz": self.synced}).start())
+        if self.webhook is not None:
+            self.webhook.start()
         for informer in self.informers.values():
             informer.start()
         for informer in self.informers.values():
@@ -320,6 +327,8 @@ class Manager:
         self.aggregator.close()
         for server in self._servers:
             server.stop()
+        if self.webhook is not None:
+            self.webhook.stop()
         log.info("operator stopped")
 
 

@@ -1,9 +1,10 @@
 """``dataflow-operator validate``: DataFlow manifests from files (multi-document YAML, ``-`` = stdin).
 
 Every problem is one line ``FILE#DOC[ (NAME)]: FIELD.PATH: MESSAGE``, whatever the input holds,
-and the exit status is 1 unless every DataFlow document is valid. Documents of other kinds (the
-Secrets a sample applies together with its DataFlow) are skipped with a note, as kubeconform
-does; ``--strict`` makes them errors. Loading is bounded (see :mod:`.manifest_loader`).
+and the exit status is 1 unless every DataFlow document is valid. A field that is valid but has no
+effect (:mod:`.warnings`) is a ``FIELD.PATH: warning: MESSAGE`` line that does not fail the input.
+Documents of other kinds (the Secrets a sample applies together with its DataFlow) are skipped
+with a note, as kubeconform does; ``--strict`` makes them errors. Loading is bounded (see :mod:`.manifest_loader`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from ..pipeline.config_fields import FieldError, Fields, shown, type_name
 from .manifest_loader import WHOLE_DOCUMENT, ManifestError, decode_manifest, load_yaml_documents, read_manifest
 from .metadata import is_object_name, validate_metadata
 from .validation import validate_spec
+from .warnings import spec_warnings
 
 MANIFEST_KEYS = ("apiVersion", "kind", "metadata", "spec", "status")
 INTERNAL_ERROR = "internal error"
@@ -31,10 +33,11 @@ class Finding:
     message: str
     name: str | None = None
     skipped: bool = False
+    warning: bool = False
 
     def line(self, source: str) -> str:
         where = f"{source}#{self.document}" + (f" ({self.name})" if self.name else "")
-        text = f"{where}: {self.path}: {self.message}"
+        text = f"{where}: {self.path}: {'warning: ' if self.warning else ''}{self.message}"
         return text.replace("\r", "\\r").replace("\n", "\\n")  # one finding, one line
 
 
@@ -45,7 +48,7 @@ class InputReport:
 
     @property
     def failed(self) -> bool:
-        return any(not finding.skipped for finding in self.findings)
+        return any(not (finding.skipped or finding.warning) for finding in self.findings)
 
 
 def validate_document(document: Any) -> list[FieldError]:
@@ -113,6 +116,13 @@ def _check_document(index: int, document: Any, strict: bool, report: InputReport
     except Exception as exc:  # last resort, never expected: the fuzz test asserts it is not reached
         errors = [FieldError(WHOLE_DOCUMENT, f"{INTERNAL_ERROR}: {type(exc).__name__}: {exc}")]
     report.findings.extend(Finding(index, error.path or WHOLE_DOCUMENT, error.message, name) for error in errors)
+    report.findings.extend(Finding(index, warning.path, warning.message, name, warning=True)
+                           for warning in document_warnings(document))
+
+
+def document_warnings(document: Any) -> list[FieldError]:
+    """Warnings (:mod:`.warnings`) of one DataFlow document."""
+    return spec_warnings(document.get("spec")) if isinstance(document, Mapping) else []
 
 
 def validate_files(paths: Iterable[str], out: TextIO, *, strict: bool = False,

@@ -398,10 +398,15 @@ def load_json_document(text: str) -> Any:
 
 
 def _checked_json(root: Any) -> Any:
-    """``root`` with plain dicts, after checking it iteratively (no recursion on deep input)."""
+    """``root`` with plain dicts, after checking it iteratively (no recursion on deep input). JSON
+    has no aliases, but the bound on nodes holds as for YAML: the work of validating is proportional."""
     stack: list[tuple[Any, str, int]] = [(root, "", 1)]
+    nodes = 0
     while stack:
         value, path, depth = stack.pop()
+        nodes += 1
+        if nodes > MAX_EXPANDED_NODES:
+            raise ManifestError(WHOLE_DOCUMENT, f"more than {MAX_EXPANDED_NODES} nodes (MAX_EXPANDED_NODES)")
         shown_path = path or WHOLE_DOCUMENT
         if depth > MAX_NESTING_DEPTH:
             raise ManifestError(shown_path, f"nested more than {MAX_NESTING_DEPTH} levels deep (MAX_NESTING_DEPTH)")

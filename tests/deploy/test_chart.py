@@ -75,6 +75,14 @@ ALL_FEATURES: dict[str, Any] = {
     "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "dataflow", "effect": "NoSchedule"}],
     "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
         {"matchExpressions": [{"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]}]}]}}},
+    # certManager stays off here: the API server of these tests has no cert-manager CRDs to dry-run
+    # its Certificate against (test_webhook_with_cert_manager_renders checks that variant).
+    "webhook": {"enabled": True, "port": 8443, "failurePolicy": "Ignore", "timeoutSeconds": 5,
+                "namespaceSelector": {"matchLabels": {"dataflow.example.org/validated": "true"},
+                                      "matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["sandbox"]}]},
+                "objectSelector": {"matchExpressions": [{"key": "dataflow.example.org/skip-webhook",
+                                                         "operator": "DoesNotExist"}]},
+                "certRefreshSeconds": 30},
 }
 VALUE_SETS = {"defaults": {}, "all-features": ALL_FEATURES}
 
@@ -150,28 +158,37 @@ def test_helm_lint(helm: Path, tmp_path: Path, value_set: str) -> None:
 def test_default_render(helm: Path, tmp_path: Path) -> None:
     documents = helm_template(helm, tmp_path, {})
     assert sorted(by_kind(documents)) == ["ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition",
-                                         "Deployment", "Role", "RoleBinding", "Service", "ServiceAccount"]
+                                         "Deployment", "Role", "RoleBinding", "Secret", "Service", "ServiceAccount",
+                                         "ValidatingWebhookConfiguration"]
     deployment = only(documents, "Deployment")
     pod = deployment["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     assert container["image"] == "dataflow-operator:0.1.0"
     assert container["args"] == ["run", "--metrics-bind-address=:9090", "--health-probe-bind-address=:9091",
-                                 "--workers=4", "--leader-elect=true", "--aggregation-timeout=5"]
+                                 "--workers=4", "--leader-elect=true", "--aggregation-timeout=5",
+                                 "--status-counts-interval=15", "--webhook-bind-address=:9443", "--webhook-cert-refresh=60",
+                                 "--webhook-secret=df-dataflow-operator-webhook-tls",
+                                 "--webhook-configuration=df-dataflow-operator",
+                                 "--webhook-service=df-dataflow-operator-webhook"]
     assert container_env(deployment) == {
         "PROCESSOR_IMAGE": "dataflow-operator:0.1.0", "PROCESSOR_LOG_LEVEL": "info",
         "PROCESSOR_PROGRESS_TIMEOUT_SECONDS": "3600",
         "OPERATOR_NAMESPACE": {"fieldRef": {"fieldPath": "metadata.namespace"}}, "LOG_LEVEL": "info"}
     ports = {port["name"]: port["containerPort"] for port in container["ports"]}
-    assert ports == {"metrics": 9090, "health": 9091}
+    assert ports == {"metrics": 9090, "health": 9091, "webhook": 9443}
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "health"}
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
     assert pod["securityContext"]["runAsNonRoot"] is True
-    service = only(documents, "Service")
+    service, webhook_service = by_kind(documents)["Service"]
     assert service["spec"]["ports"] == [{"name": "metrics", "port": 9090, "targetPort": "metrics",
                                          "protocol": "TCP"}]
     assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+    assert webhook_service["metadata"]["name"] == "df-dataflow-operator-webhook"
+    assert webhook_service["spec"]["ports"] == [{"name": "webhook", "port": 443, "targetPort": "webhook",
+                                                 "protocol": "TCP"}]
+    assert webhook_service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
 
     crd = only(documents, "CustomResourceDefinition")
     (canonical,) = [d for d in yaml.safe_load_all(CRD_PATH.read_text()) if d]
@@ -195,8 +212,12 @@ def test_cluster_role_is_least_privilege(helm: Path, tmp_path: Path) -> None:
         *{("rbac.authorization.k8s.io", r, v) for r in ("roles", "rolebindings") for v in owned},
         *{("", "pods", v) for v in ("get", "list", "watch")},
         *{(g, "events", v) for g in ("", "events.k8s.io") for v in ("create", "patch")},
+        *{("admissionregistration.k8s.io", "validatingwebhookconfigurations", v) for v in ("get", "patch")},
     }
     assert granted == expected
+    # ...and only the chart's own webhook configuration.
+    (webhook_rule,) = [rule for rule in rules if rule["apiGroups"] == ["admissionregistration.k8s.io"]]
+    assert webhook_rule["resourceNames"] == ["df-dataflow-operator"]
     # Leases only in the release namespace.
     role = only(documents, "Role")
     assert role["metadata"]["namespace"] == "dataflow-system"
@@ -252,11 +273,66 @@ def test_all_features_render(helm: Path, tmp_path: Path) -> None:
     assert pod_monitor["spec"]["podMetricsEndpoints"][0]["port"] == "metrics"
 
 
+def test_webhook_render(helm: Path, tmp_path: Path) -> None:
+    documents = helm_template(helm, tmp_path, ALL_FEATURES)
+    configuration = only(documents, "ValidatingWebhookConfiguration")
+    (webhook,) = configuration["webhooks"]
+    assert (webhook["failurePolicy"], webhook["timeoutSeconds"], webhook["sideEffects"]) == ("Ignore", 5, "None")
+    assert webhook["admissionReviewVersions"] == ["v1"]
+    assert webhook["rules"] == [{"apiGroups": ["dataflow.dataflow.io"], "apiVersions": ["*"],
+                                 "operations": ["CREATE", "UPDATE"], "resources": ["dataflows"], "scope": "Namespaced"}]
+    assert "caBundle" not in webhook["clientConfig"]  # injected by the operator, kept by helm's three-way merge
+    assert webhook["clientConfig"]["service"] == {"name": "df-dataflow-operator-webhook", "namespace": "dataflow-system",
+                                                  "path": "/validate-dataflow", "port": 443}
+    # The release namespace is excluded whatever the user's selector says; the user's terms are kept.
+    assert webhook["namespaceSelector"] == {
+        "matchLabels": {"dataflow.example.org/validated": "true"},
+        "matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": ["dataflow-system"]},
+                             {"key": "tier", "operator": "NotIn", "values": ["sandbox"]}]}
+    assert webhook["objectSelector"] == ALL_FEATURES["webhook"]["objectSelector"]
+    (container,) = only(documents, "Deployment")["spec"]["template"]["spec"]["containers"]
+    assert "--webhook-bind-address=:8443" in container["args"] and "--webhook-cert-refresh=30" in container["args"]
+    assert {"name": "webhook", "containerPort": 8443, "protocol": "TCP"} in container["ports"]
+    secret = only(documents, "Secret")
+    assert secret["metadata"]["name"] == "df-dataflow-operator-webhook-tls" and "data" not in secret
+
+
+def test_webhook_with_cert_manager_renders(helm: Path, tmp_path: Path) -> None:
+    documents = helm_template(helm, tmp_path, {"webhook": {"certManager": {"enabled": True}}})
+    kinds = by_kind(documents)
+    assert "Secret" not in kinds  # cert-manager writes it
+    configuration = only(documents, "ValidatingWebhookConfiguration")
+    assert configuration["metadata"]["annotations"] == {
+        "cert-manager.io/inject-ca-from": "dataflow-system/df-dataflow-operator-webhook"}
+    certificate = only(documents, "Certificate")
+    assert certificate["spec"]["secretName"] == "df-dataflow-operator-webhook-tls"
+    assert certificate["spec"]["dnsNames"] == ["df-dataflow-operator-webhook.dataflow-system.svc",
+                                               "df-dataflow-operator-webhook.dataflow-system.svc.cluster.local"]
+    issuer = only(documents, "Issuer")
+    assert issuer["spec"] == {"selfSigned": {}}
+    assert certificate["spec"]["issuerRef"] == {"name": issuer["metadata"]["name"], "kind": "Issuer"}
+    pod = only(documents, "Deployment")["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert "--webhook-cert-dir=/etc/dataflow-operator/webhook-tls" in container["args"]
+    assert not [arg for arg in container["args"] if arg.startswith(("--webhook-secret", "--webhook-configuration"))]
+    assert {"name": "webhook-tls", "secret": {"secretName": "df-dataflow-operator-webhook-tls"}} in pod["volumes"]
+    # The operator touches no webhook configuration then.
+    assert not [rule for rule in only(documents, "ClusterRole")["rules"]
+                if "validatingwebhookconfigurations" in rule["resources"]]
+    own = helm_template(helm, tmp_path, {"webhook": {"certManager": {
+        "enabled": True, "issuerRef": {"name": "corp-ca", "kind": "ClusterIssuer", "group": "cert-manager.io"}}}})
+    assert "Issuer" not in by_kind(own)
+    assert only(own, "Certificate")["spec"]["issuerRef"] == {"name": "corp-ca", "kind": "ClusterIssuer",
+                                                             "group": "cert-manager.io"}
+
+
 @pytest.mark.parametrize(("values", "absent"), [
     ({"crds": {"install": False}}, "CustomResourceDefinition"),
     ({"rbac": {"create": False}}, "ClusterRole"),
     ({"serviceAccount": {"create": False, "name": "existing"}}, "ServiceAccount"),
-    ({"metrics": {"enabled": False}}, "Service"),
+    ({"metrics": {"enabled": False}, "webhook": {"enabled": False}}, "Service"),
+    ({"webhook": {"enabled": False}}, "ValidatingWebhookConfiguration"),
+    ({"webhook": {"enabled": False}}, "Secret"),
 ])
 def test_optional_objects_can_be_switched_off(helm: Path, tmp_path: Path, values: dict[str, Any],
                                               absent: str) -> None:
@@ -283,6 +359,10 @@ def test_crd_keep_and_sentry_without_dsn(helm: Path, tmp_path: Path) -> None:
     ({"serviceMonitor": {"enabled": True, "scrapeTimeout": "1500ms"}, "aggregation": {"timeoutSeconds": 2}},
      "must be below serviceMonitor.scrapeTimeout"),
     ({"serviceMonitor": {"enabled": True}, "metrics": {"enabled": False}}, "needs metrics.enabled"),
+    ({"webhook": {"failurePolicy": "Sometimes"}}, "failurePolicy"),
+    ({"webhook": {"timeoutSeconds": 31}}, "timeoutSeconds"),
+    ({"webhook": {"namespaceSelector": {"matchExpression": []}}}, "matchExpression"),
+    ({"webhook": {"certManager": {"issuerRef": {"name": "ca", "kind": "Vault"}}}}, "kind"),
 ])
 def test_bad_values_fail_at_render(helm: Path, tmp_path: Path, values: dict[str, Any], message: str) -> None:
     assert message in helm_template_fails(helm, tmp_path, values)
@@ -514,7 +594,12 @@ def allowed(api_client: k8s.ApiClient, access: Access) -> bool:
 def test_operator_can_do_its_work_and_no_more(operator_identity: tuple[k8s.ApiClient, str]) -> None:
     api_client, namespace = operator_identity
     elsewhere = "default"
+    # The chart names the ServiceAccount and the ValidatingWebhookConfiguration by its full name.
+    fullname = api_client.default_headers["Impersonate-User"].rsplit(":", 1)[1]
+    webhooks = ("validatingwebhookconfigurations", "", "admissionregistration.k8s.io")
     can = [
+        Access("get", *webhooks, fullname), Access("patch", *webhooks, fullname),
+        Access("create", "secrets", namespace), Access("update", "secrets", namespace),
         Access("watch", "dataflows", elsewhere, "dataflow.dataflow.io"),
         Access("patch", "dataflows/status", elsewhere, "dataflow.dataflow.io"),
         Access("get", "secrets", elsewhere), Access("create", "secrets", elsewhere),
@@ -532,6 +617,9 @@ def test_operator_can_do_its_work_and_no_more(operator_identity: tuple[k8s.ApiCl
         Access("escalate", "roles", elsewhere, "rbac.authorization.k8s.io"),
         Access("create", "leases", elsewhere, "coordination.k8s.io"),
         Access("update", "leases", namespace, "coordination.k8s.io", "another-lease"),
+        Access("patch", *webhooks, "another-webhook"), Access("create", *webhooks),
+        Access("delete", *webhooks, fullname), Access("patch", "mutatingwebhookconfigurations", "",
+                                                      "admissionregistration.k8s.io", fullname),
     ]
     wrong = [("should be allowed", access) for access in can if not allowed(api_client, access)]
     wrong += [("should be denied", access) for access in cannot if allowed(api_client, access)]

@@ -65,3 +65,12 @@ that the aggregation deadline fits inside the scrape timeout.
 {{- mulf (trimSuffix "h" $d | float64) 3600 }}
 {{- end }}
 {{- end }}
+
+{{/* The webhook's Service, its TLS Secret and its DNS names (the serving certificate's SANs). */}}
+{{- define "dataflow-operator.webhookService" -}}
+{{- printf "%s-webhook" (include "dataflow-operator.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "dataflow-operator.webhookSecret" -}}
+{{- printf "%s-webhook-tls" (include "dataflow-operator.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
