@@ -590,6 +590,10 @@ def test_values_are_the_documented_ones_and_satisfy_the_schema() -> None:
         "monitoring.prometheusRule.additionalLabels", "nodeSelector", "tolerations", "affinity",
         "podMonitor.enabled",
         "statusCounts.intervalSeconds",  # ours: the Processed/Errors/Last columns
+        # ours: the validating admission webhook (docs/webhook.md)
+        "webhook.enabled", "webhook.port", "webhook.failurePolicy", "webhook.timeoutSeconds",
+        "webhook.namespaceSelector", "webhook.objectSelector", "webhook.certRefreshSeconds",
+        "webhook.certManager.enabled", "webhook.certManager.issuerRef",
     ]
 
     # Objects such as `resources` are values in their own right; only documented parents are walked.
