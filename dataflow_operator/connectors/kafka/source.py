@@ -11,12 +11,11 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Consumer, KafkaError, KafkaException
 from confluent_kafka import Message as KafkaMessage
 from confluent_kafka import TopicPartition as KafkaTopicPartition
-from confluent_kafka._types import HeadersType
 
 from ...processor.errors import ClassifiedError
 from ...processor.message import Message
@@ -28,6 +27,10 @@ from .connection import ConnectionMonitor
 from .errors import KafkaClientError, error_type_of, from_exception
 from .gate import ConsumerGate
 from .offsets import OffsetLedger, PartitionLedger
+
+if TYPE_CHECKING:
+    # A private module of the client's type stubs, absent from older releases (2.3): typing only.
+    from confluent_kafka._types import HeadersType
 
 log = logging.getLogger(__name__)
 
