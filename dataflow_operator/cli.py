@@ -6,6 +6,12 @@ import sys
 
 import click
 
+LOG_FORMAT = click.option(
+    "--log-format", envvar="LOG_FORMAT", default="auto", show_default=True,
+    type=click.Choice(["auto", "json", "text"], case_sensitive=False),
+    help="Log lines on stderr: JSON, or text for a person; auto = text on a terminal outside a pod, "
+         "JSON otherwise. Also $LOG_FORMAT.")
+
 
 @click.group()
 @click.version_option(package_name="dataflow-operator")
@@ -33,17 +39,22 @@ def validate(files: tuple[str, ...], strict: bool) -> None:
 @click.option("--checkpoint-dir", default=None,
               help="Keep checkpoints in files here (default: the ConfigMap in a cluster, "
                    "./.dataflow-checkpoints elsewhere).")
-def processor(spec_path: str, namespace: str | None, name: str | None, metrics_bind_address: str,
-              checkpoint_dir: str | None) -> None:
-    """Run one pipeline: source → transformations → sink (+ error sink)."""
+@LOG_FORMAT
+def processor(*, spec_path: str, namespace: str | None, name: str | None, metrics_bind_address: str,
+              checkpoint_dir: str | None, log_format: str) -> None:
+    """Run one pipeline: source → transformations → sink (+ error sink).
+
+    On a terminal: a live progress line and, at the end, a summary per sink and route (stderr)."""
     from .observability.logging import setup_logging
     from .observability.sentry import setup_sentry
+    from .observability.terminal import LogFormat
     from .processor.runtime import run_processor
 
-    setup_logging(role="processor")
+    status_line = setup_logging(LogFormat(log_format.lower()), role="processor")
     setup_sentry("processor")
     sys.exit(run_processor(spec_path=spec_path, namespace=namespace, name=name,
-                           metrics_bind_address=metrics_bind_address, checkpoint_dir=checkpoint_dir))
+                           metrics_bind_address=metrics_bind_address, checkpoint_dir=checkpoint_dir,
+                           status_line=status_line))
 
 
 @main.command()
@@ -60,18 +71,20 @@ def processor(spec_path: str, namespace: str | None, name: str | None, metrics_b
               help="Seconds between full resyncs of every DataFlow.")
 @click.option("--aggregation-timeout", default=5.0, show_default=True, type=click.FloatRange(min=0.1),
               help="Deadline in seconds for scraping all processor pods on one /metrics request.")
+@LOG_FORMAT
 def run(*, kubeconfig: str | None, namespace: str | None, workers: int, leader_elect: bool,
         leader_election_namespace: str | None, metrics_bind_address: str, health_probe_bind_address: str,
-        resync_period: float, aggregation_timeout: float) -> None:
+        resync_period: float, aggregation_timeout: float, log_format: str) -> None:
     """Run the operator: keep a processor Deployment per DataFlow and serve the merged /metrics."""
     from prometheus_client import disable_created_metrics
 
     from .observability.logging import setup_logging
     from .observability.sentry import setup_sentry
+    from .observability.terminal import LogFormat
     from .operator.manager import OperatorOptions, run_operator
 
     disable_created_metrics()  # type: ignore[no-untyped-call]  # no *_created series, like the aggregated ones
-    setup_logging(role="operator")
+    setup_logging(LogFormat(log_format.lower()), role="operator")
     setup_sentry("operator")
     sys.exit(run_operator(OperatorOptions(
         kubeconfig=kubeconfig, namespace=namespace, workers=workers, leader_elect=leader_elect,

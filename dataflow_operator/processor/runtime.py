@@ -20,12 +20,14 @@ from prometheus_client import CollectorRegistry
 from ..observability.http import HttpServer
 from ..observability.redaction import register_secrets
 from ..observability.sentry import report
+from ..observability.terminal import StatusLine
 from ..spec import FieldError, SpecError, spec_from_document, validate_spec, with_defaults
 from ..spec.manifest_loader import WHOLE_DOCUMENT, ManifestError, load_single_document, read_manifest
 from ..spec.metadata import validate_metadata
 from ..spec.model import reset_requested
 from ..spec.secrets import secret_values
 from .checkpoint import CheckpointStore, CorruptCheckpointError, FileCheckpointStore, MemoryCheckpointStore
+from .console import LiveProgress
 from .engine import Pipeline, PipelineResult
 from .health import ProgressTracker
 from .metrics import ProcessorMetrics
@@ -91,7 +93,9 @@ def pending_reset_token(store: CheckpointStore) -> str | None:
 
 
 def run_processor(*, spec_path: str, namespace: str | None, name: str | None, metrics_bind_address: str,
-                  checkpoint_dir: str | None, metrics_enabled: bool = True) -> int:
+                  checkpoint_dir: str | None, metrics_enabled: bool = True,
+                  status_line: StatusLine | None = None) -> int:
+    """``status_line``: a terminal's; progress and the closing summary are drawn on it."""
     try:
         raw_spec, metadata = load_spec_file(spec_path)
         # Before anything can quote the spec (validation errors, connector errors): its secrets are
@@ -136,9 +140,12 @@ def run_processor(*, spec_path: str, namespace: str | None, name: str | None, me
         pipeline.stop()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    console = None if status_line is None else LiveProgress(metrics, status_line, spec).start()
     try:
         result: PipelineResult = pipeline.run()
     finally:
+        if console is not None:
+            console.finish()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         server.stop()
