@@ -21,16 +21,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..connectors import registry as connectors
-from ..connectors.base import ConnectorContext, PipelineSettings, Sink, Source
+from ..pipeline.checkpoint import CheckpointStore
+from ..pipeline.connector import ConnectorContext, PipelineSettings, Sink, Source
+from ..pipeline.errors import classify
+from ..pipeline.message import AckCountdown, Message
+from ..pipeline.metrics import ProcessorMetrics
+from ..pipeline.progress import ProgressTracker
 from ..spec.durations import parse_duration
 from ..transformers import registry as transformers
 from .chain import TransformChain, TransformFailure
-from .checkpoint import CheckpointStore
 from .error_sink import ErrorSinkWriter, Failure
-from .errors import classify
-from .health import ProgressTracker
-from .message import AckCountdown, Message
-from .metrics import ProcessorMetrics
 from .queues import ChunkQueue
 from .writer import SinkWriter
 
@@ -122,7 +122,7 @@ class Pipeline:
                                               original_sink=self.sink_type, metrics=metrics,
                                               connector_metrics=context.metrics)
         self._reader_stage = metrics.stage_duration("read")
-        self._received = metrics.child("dataflow_messages_received_total", self.source_type)
+        self._received = metrics.messages_received.labels(self.source_type)
         self._input_size = metrics.message_size("input")
         self._source_context_metrics = self.source.context.metrics
 

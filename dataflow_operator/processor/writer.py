@@ -12,14 +12,14 @@ import threading
 import time
 from collections.abc import Callable
 
-from ..connectors.base import BatchLimits, Sink
+from ..pipeline.checkpoint import deferred_saves
+from ..pipeline.connector import BatchLimits, Sink
+from ..pipeline.errors import classify, is_environmental, is_retryable
+from ..pipeline.message import Message
+from ..pipeline.metrics import ConnectorMetrics, ProcessorMetrics
+from ..pipeline.progress import ProgressTracker
 from .batch_isolation import write_isolating
-from .checkpoint import deferred_saves
 from .error_sink import ErrorSinkError, ErrorSinkWriter, Failure
-from .errors import classify, is_environmental, is_retryable
-from .health import ProgressTracker
-from .message import Message
-from .metrics import ConnectorMetrics, ProcessorMetrics
 from .queues import ChunkQueue
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ class SinkWriter(threading.Thread):
         self.abort = abort
         self.fail = fail
         self.retry_delays = retry_delays
-        self._sent = metrics.child("dataflow_messages_sent_total", sink_type, route)
+        self._sent = metrics.messages_sent.labels(sink_type, route)
         self._written = connector_metrics.written(route)
         self._write_duration = metrics.stage_duration("write")
         self._sink_write_duration = metrics.stage_duration("sink_write")

@@ -7,7 +7,7 @@ import io
 from dataflow_operator.observability.redaction import register_secrets
 from dataflow_operator.observability.terminal import StatusLine
 from dataflow_operator.processor.console import LiveProgress, destinations, read_counts, summary_lines
-from dataflow_operator.processor.metrics import ProcessorMetrics
+from dataflow_operator.pipeline.metrics import ProcessorMetrics
 
 SPEC = {
     "source": {"type": "file", "config": {"path": "in.jsonl"}},
@@ -22,7 +22,7 @@ SPEC = {
 
 def counted_metrics() -> ProcessorMetrics:
     metrics = ProcessorMetrics("ns", "df")
-    metrics.child("dataflow_messages_received_total", "file").inc(10)
+    metrics.messages_received.labels("file").inc(10)
     metrics.connector("file", "sink").written("default").inc(5)
     metrics.connector("kafka", "route_0").written("$.big == true").inc(3)
     metrics.connector("postgresql", "route_1").written("$.pg == true").inc(0)
