@@ -73,8 +73,8 @@ class KafkaSource(Source):
         try:
             metadata = consumer.list_topics(self.topic, timeout=CONNECT_TIMEOUT)
         except KafkaException as exc:
-            brokers = properties["bootstrap.servers"]
-            raise from_exception(exc, f"cannot reach Kafka brokers {brokers}") from exc
+            consumer.poll(0)  # serve the error callbacks queued meanwhile: they hold the reason
+            raise self._monitor.connect_failure(exc, properties["bootstrap.servers"]) from exc
         topic = metadata.topics.get(self.topic)
         if topic is not None and topic.error is not None:
             # Not fatal: the topic may be created after the pipeline starts; the group waits for it.
