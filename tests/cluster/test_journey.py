@@ -25,6 +25,7 @@ from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 from prometheus_client.parser import text_string_to_metric_families
 
+from dataflow_operator import contract
 from dataflow_operator.operator import resources
 from tests.cluster.journey import (
     CHART,
@@ -61,7 +62,7 @@ pytestmark = pytest.mark.slow
 NAMESPACE = "data"
 DATAFLOW = "orders"
 OPERATOR_SELECTOR = f"app.kubernetes.io/name={RELEASE},app.kubernetes.io/instance={RELEASE}"
-PROCESSOR_SELECTOR = f"{resources.NAME_LABEL}={DATAFLOW}"
+PROCESSOR_SELECTOR = f"{contract.NAME_LABEL}={DATAFLOW}"
 
 
 @dataclass
