@@ -6,8 +6,8 @@ import io
 
 from dataflow_operator.observability.redaction import register_secrets
 from dataflow_operator.observability.terminal import StatusLine
-from dataflow_operator.processor.console import LiveProgress, destinations, read_counts, summary_lines
 from dataflow_operator.pipeline.metrics import ProcessorMetrics
+from dataflow_operator.processor.console import LiveProgress, destinations, read_counts, summary_lines
 
 SPEC = {
     "source": {"type": "file", "config": {"path": "in.jsonl"}},
