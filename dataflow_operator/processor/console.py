@@ -19,11 +19,10 @@ from prometheus_client.registry import Collector
 from ..observability.redaction import scrub
 from ..observability.terminal import StatusLine
 from ..transformers import registry as transformers
+from .connector_names import ERROR_SINK, MAIN_SINK, route_sink
 
 REFRESH_SECONDS = 0.5
 RATE_WINDOW_SECONDS = 3.0
-ERROR_SINK = "error_sink"
-MAIN_SINK = "sink"
 
 
 @dataclass(frozen=True)
@@ -71,7 +70,7 @@ def destinations(spec: Mapping[str, Any]) -> dict[str, str]:
     path, a topic, a table. Scrubbed: a name that came from a Secret is not shown."""
     connectors = {MAIN_SINK: spec["sink"]}
     route_sinks = transformers.route_sinks(list(spec.get("transformations") or []))
-    connectors.update({f"route_{index}": sink for index, sink in enumerate(route_sinks.values())})
+    connectors.update({route_sink(index): sink for index, sink in enumerate(route_sinks.values())})
     if spec.get("errors"):
         connectors[ERROR_SINK] = spec["errors"]
     return {name: _destination(connector) for name, connector in connectors.items()}

@@ -29,6 +29,7 @@ from ..pipeline.metrics import ProcessorMetrics
 from ..pipeline.progress import ProgressTracker
 from ..spec.durations import parse_duration
 from ..transformers import registry as transformers
+from . import connector_names as names
 from .chain import TransformChain, TransformFailure
 from .error_sink import ErrorSinkWriter, Failure
 from .queues import ChunkQueue
@@ -105,17 +106,17 @@ class Pipeline:
         main_label = DEFAULT_ROUTE if self.route_specs else "output"
         self.main_route = _Route(DEFAULT_ROUTE, self._queue(main_label))
         self.routes = {condition: _Route(condition, self._queue(condition)) for condition in self.route_specs}
-        self.source: Source = connectors.create_source(spec["source"], self._context("source", self.source_type))
-        self.main_route.sink = connectors.create_sink(spec["sink"], self._context("sink", self.sink_type))
+        self.source: Source = connectors.create_source(spec["source"], self._context(names.SOURCE, self.source_type))
+        self.main_route.sink = connectors.create_sink(spec["sink"], self._context(names.MAIN_SINK, self.sink_type))
         for index, (condition, sink_spec) in enumerate(self.route_specs.items()):
             self.routes[condition].sink = connectors.create_sink(
-                sink_spec, self._context(f"route_{index}", str(sink_spec["type"])))
+                sink_spec, self._context(names.route_sink(index), str(sink_spec["type"])))
         self.error_sink: ErrorSinkWriter | None = None
         self._error_sink_connector: Sink | None = None
         errors = spec.get("errors")
         if errors:
             error_type = str(errors["type"])
-            context = self._context("error_sink", error_type)
+            context = self._context(names.ERROR_SINK, error_type)
             self._error_sink_connector = connectors.create_sink(errors, context)
             self.error_sink = ErrorSinkWriter(self._error_sink_connector, sink_type=error_type,
                                               ack_policy=str(errors.get("ackPolicy", "afterWrite")),
@@ -132,7 +133,7 @@ class Pipeline:
 
     def _context(self, connector_name: str, connector_type: str) -> ConnectorContext:
         connector_metrics = self.metrics.connector(connector_type, connector_name)
-        connector_metrics.initialise_errors(("read",) if connector_name == "source" else ("write",))
+        connector_metrics.initialise_errors(("read",) if connector_name == names.SOURCE else ("write",))
         return ConnectorContext(namespace=self.namespace, name=self.name, connector_name=connector_name,
                                 metrics=connector_metrics, checkpoints=self.checkpoints, progress=self.progress,
                                 settings=self.settings, stop=self.stopping)
