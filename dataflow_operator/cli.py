@@ -8,6 +8,12 @@ import click
 
 from .contract import HEALTH_PROBE_PORT, METRICS_PORT, SPEC_PATH
 
+LOG_FORMAT = click.option(
+    "--log-format", envvar="LOG_FORMAT", default="auto", show_default=True,
+    type=click.Choice(["auto", "json", "text"], case_sensitive=False),
+    help="Log lines on stderr: JSON, or text for a person; auto = text on a terminal outside a pod, "
+         "JSON otherwise. Also $LOG_FORMAT.")
+
 
 @click.group()
 @click.version_option(package_name="dataflow-operator")
@@ -35,17 +41,22 @@ def validate(files: tuple[str, ...], strict: bool) -> None:
 @click.option("--checkpoint-dir", default=None,
               help="Keep checkpoints in files here (default: the ConfigMap in a cluster, "
                    "./.dataflow-checkpoints elsewhere).")
-def processor(spec_path: str, namespace: str | None, name: str | None, metrics_bind_address: str,
-              checkpoint_dir: str | None) -> None:
-    """Run one pipeline: source → transformations → sink (+ error sink)."""
+@LOG_FORMAT
+def processor(*, spec_path: str, namespace: str | None, name: str | None, metrics_bind_address: str,
+              checkpoint_dir: str | None, log_format: str) -> None:
+    """Run one pipeline: source → transformations → sink (+ error sink).
+
+    On a terminal: a live progress line and, at the end, a summary per sink and route (stderr)."""
     from .observability.logging import setup_logging
     from .observability.sentry import setup_sentry
+    from .observability.terminal import LogFormat
     from .processor.runtime import run_processor
 
-    setup_logging(role="processor")
+    status_line = setup_logging(LogFormat(log_format.lower()), role="processor")
     setup_sentry("processor")
     sys.exit(run_processor(spec_path=spec_path, namespace=namespace, name=name,
-                           metrics_bind_address=metrics_bind_address, checkpoint_dir=checkpoint_dir))
+                           metrics_bind_address=metrics_bind_address, checkpoint_dir=checkpoint_dir,
+                           status_line=status_line))
 
 
 @main.command()
@@ -77,16 +88,19 @@ def processor(spec_path: str, namespace: str | None, name: str | None, metrics_b
               help="With --webhook-secret: the Service name the certificate is issued for.")
 @click.option("--webhook-cert-refresh", default=60.0, show_default=True, type=click.FloatRange(min=1),
               help="Seconds between checks of the webhook certificate.")
+@LOG_FORMAT
 def run(*, kubeconfig: str | None, namespace: str | None, workers: int, leader_elect: bool,
         leader_election_namespace: str | None, metrics_bind_address: str, health_probe_bind_address: str,
         resync_period: float, aggregation_timeout: float, status_counts_interval: float,
         webhook_bind_address: str | None, webhook_cert_dir: str | None, webhook_secret: str | None,
-        webhook_configuration: str | None, webhook_service: str | None, webhook_cert_refresh: float) -> None:
+        webhook_configuration: str | None, webhook_service: str | None, webhook_cert_refresh: float,
+        log_format: str) -> None:
     """Run the operator: keep a processor Deployment per DataFlow and serve the merged /metrics."""
     from prometheus_client import disable_created_metrics
 
     from .observability.logging import setup_logging
     from .observability.sentry import setup_sentry
+    from .observability.terminal import LogFormat
     from .operator.manager import OperatorOptions, run_operator
     from .operator.webhook.wiring import WebhookOptions
 
@@ -95,7 +109,7 @@ def run(*, kubeconfig: str | None, namespace: str | None, workers: int, leader_e
                              refresh_interval=webhook_cert_refresh) if webhook_bind_address else None
 
     disable_created_metrics()  # type: ignore[no-untyped-call]  # no *_created series, like the aggregated ones
-    setup_logging(role="operator")
+    setup_logging(LogFormat(log_format.lower()), role="operator")
     setup_sentry("operator")
     sys.exit(run_operator(OperatorOptions(
         kubeconfig=kubeconfig, namespace=namespace, workers=workers, leader_elect=leader_elect,

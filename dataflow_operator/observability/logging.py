@@ -1,5 +1,9 @@
 """Structured JSON logs on stderr, level from ``LOG_LEVEL`` (debug|info|warn|warning|error).
 
+On a terminal outside a pod the lines are for a person instead (:class:`TextFormatter`), under a
+status line the processor redraws in place; ``--log-format`` / ``LOG_FORMAT`` (json|text|auto)
+chooses explicitly (:func:`.terminal.resolve_log_format`).
+
 Fields passed with ``extra=`` become JSON keys. Every record is scrubbed of registered secret values
 before any handler formats it (:class:`ScrubbingFilter`): the message, every extra field and the
 exception text. That is the one guard for every logger, ours and the libraries' (librdkafka's log
@@ -22,11 +26,15 @@ from typing import Any
 
 from ..pipeline.timetext import rfc3339_nano_utc
 from .redaction import scrub, scrub_value
+from .terminal import LogFormat, StatusLine, StatusLineHandler, is_terminal, resolve_log_format
 
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
            "warning": logging.WARNING, "error": logging.ERROR}
 _EXCEPTION_FORMATTER = logging.Formatter()
+_LEVEL_COLOURS = {"DEBUG": "\x1b[2m", "INFO": "\x1b[36m", "WARNING": "\x1b[33m", "ERROR": "\x1b[31m",
+                  "CRITICAL": "\x1b[1;31m"}
+_DIM, _RESET = "\x1b[2m", "\x1b[0m"
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +86,36 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str, ensure_ascii=False)
 
 
+class TextFormatter(logging.Formatter):
+    """``12:04:05 INFO  message  key=value …`` for a person: the JSON format's extra fields, without
+    the static ones (role, namespace, name) that are the same on every line; colours on a terminal."""
+
+    def __init__(self, *, colour: bool) -> None:
+        super().__init__()
+        self.colour = colour
+
+    def format(self, record: logging.LogRecord) -> str:
+        clock = datetime.fromtimestamp(record.created).strftime("%H:%M:%S")
+        level = f"{record.levelname:<7}"
+        if self.colour:
+            clock = f"{_DIM}{clock}{_RESET}"
+            level = f"{_LEVEL_COLOURS.get(record.levelname, '')}{level}{_RESET}"
+        fields = "".join(f"  {key}={_field_text(value)}" for key, value in extra_fields(record).items())
+        line = f"{clock} {level} {record.getMessage()}{fields}"
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            line = f"{line}\n{record.exc_text}"
+        if record.stack_info:
+            line = f"{line}\n{record.stack_info}"
+        return line
+
+
+def _field_text(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
+    return json.dumps(text, ensure_ascii=False) if not text or any(ch.isspace() for ch in text) else text
+
+
 def level_from_env(default: str = "info") -> int:
     raw = os.environ.get("LOG_LEVEL", "").strip().lower()
     return _LEVELS.get(raw, _LEVELS[default])
@@ -97,11 +135,24 @@ def _log_uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
         _log_uncaught(args.exc_type, args.exc_value, args.exc_traceback)
 
 
-def setup_logging(**static: Any) -> None:
-    """Configure the root logger once; ``static`` fields (namespace, name, role) go on every line."""
-    handler = logging.StreamHandler(sys.stderr)
+def setup_logging(log_format: LogFormat = LogFormat.JSON, **static: Any) -> StatusLine | None:
+    """Configure the root logger once; ``static`` fields (namespace, name, role) go on every JSON
+    line. Returns the terminal's status line when the lines are text on a terminal, else None."""
+    stream = sys.stderr
+    status: StatusLine | None = None
+    handler: logging.Handler
+    if resolve_log_format(log_format, stream) is LogFormat.TEXT:
+        terminal = is_terminal(stream)
+        if terminal:
+            status = StatusLine(stream)
+            handler = StatusLineHandler(status)
+        else:
+            handler = logging.StreamHandler(stream)
+        handler.setFormatter(TextFormatter(colour=terminal))
+    else:
+        handler = logging.StreamHandler(stream)
+        handler.setFormatter(JsonFormatter(static))
     handler.addFilter(ScrubbingFilter())
-    handler.setFormatter(JsonFormatter(static))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level_from_env())
@@ -112,3 +163,4 @@ def setup_logging(**static: Any) -> None:
     logging.captureWarnings(True)
     sys.excepthook = _log_uncaught
     threading.excepthook = _log_uncaught_in_thread
+    return status

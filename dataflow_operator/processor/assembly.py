@@ -20,6 +20,7 @@ from ..spec.durations import parse_duration
 from ..spec.model import DEFAULT_ACK_POLICY, SPEC_DEFAULTS
 from ..spec.routes import ROUTER_TYPE, RouterSpec
 from ..transformers import registry as transformers
+from . import connector_names as names
 from .chain import Step, TransformChain
 from .engine import Pipeline, PipelineParts, Services
 from .error_sink import ErrorSinkWriter
@@ -79,7 +80,7 @@ def build_pipeline(spec: Mapping[str, Any], services: Services, factories: Facto
 
     def context(connector_name: str, connector_type: str) -> ConnectorContext:
         connector_metrics = metrics.connector(connector_type, connector_name)
-        connector_metrics.initialise_errors(("read",) if connector_name == "source" else ("write",))
+        connector_metrics.initialise_errors(("read",) if connector_name == names.SOURCE else ("write",))
         return ConnectorContext(namespace=services.namespace, name=services.name, connector_name=connector_name,
                                 metrics=connector_metrics, checkpoints=services.checkpoints,
                                 progress=services.progress, settings=pipeline_settings, stop=services.stop)
@@ -93,16 +94,16 @@ def build_pipeline(spec: Mapping[str, Any], services: Services, factories: Facto
         for index, entry in enumerate(entries)]
     chain = TransformChain(steps, metrics)
     table = RouteTable.of(routers.values())
-    source = factories.source(spec["source"], context("source", str(spec["source"]["type"])))
+    source = factories.source(spec["source"], context(names.SOURCE, str(spec["source"]["type"])))
     sink_type = str(spec["sink"]["type"])
-    main_sink = factories.sink(spec["sink"], context("sink", sink_type))
-    route_sinks = {label: factories.sink(sink, context(f"route_{index}", str(sink["type"])))
+    main_sink = factories.sink(spec["sink"], context(names.MAIN_SINK, sink_type))
+    route_sinks = {label: factories.sink(sink, context(names.route_sink(index), str(sink["type"])))
                    for index, (label, sink) in enumerate(table.sinks.items())}
     error_sink = None
     errors = spec.get("errors")
     if errors:
         error_type = str(errors["type"])
-        error_context = context("error_sink", error_type)
+        error_context = context(names.ERROR_SINK, error_type)
         error_sink = ErrorSinkWriter(factories.sink(errors, error_context), sink_type=error_type,
                                      ack_policy=str(errors.get("ackPolicy", DEFAULT_ACK_POLICY)),
                                      original_sink=sink_type, metrics=metrics,

@@ -21,6 +21,7 @@ from ..contract import DEFAULT_PROGRESS_TIMEOUT_SECONDS, PROGRESS_TIMEOUT_ENV, R
 from ..observability.http import HttpServer
 from ..observability.redaction import register_secrets
 from ..observability.sentry import report
+from ..observability.terminal import StatusLine
 from ..pipeline.checkpoint import CheckpointStore, CorruptCheckpointError, FileCheckpointStore, MemoryCheckpointStore
 from ..pipeline.config_fields import FieldError, SpecError
 from ..pipeline.metrics import ProcessorMetrics
@@ -33,6 +34,7 @@ from ..spec.model import reset_requested
 from ..spec.secrets import secret_values
 from ..spec.validation import parse_spec
 from .assembly import RunSettings, build_pipeline
+from .console import LiveProgress
 from .engine import PipelineResult, Services
 
 log = logging.getLogger(__name__)
@@ -97,7 +99,9 @@ def pending_reset_token(store: CheckpointStore) -> str | None:
 
 
 def run_processor(*, spec_path: str, namespace: str | None, name: str | None, metrics_bind_address: str,
-                  checkpoint_dir: str | None, metrics_enabled: bool = True) -> int:
+                  checkpoint_dir: str | None, metrics_enabled: bool = True,
+                  status_line: StatusLine | None = None) -> int:
+    """``status_line``: a terminal's; progress and the closing summary are drawn on it."""
     try:
         raw_spec, metadata = load_spec_file(spec_path)
         # Before anything can quote the spec (validation errors, connector errors): its secrets are
@@ -143,9 +147,12 @@ def run_processor(*, spec_path: str, namespace: str | None, name: str | None, me
         pipeline.stop()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    console = None if status_line is None else LiveProgress(metrics, status_line, spec).start()
     try:
         result: PipelineResult = pipeline.run()
     finally:
+        if console is not None:
+            console.finish()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         server.stop()

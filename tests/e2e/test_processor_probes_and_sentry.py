@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
-import threading
-import zlib
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 from tests.processes import Processor, wait_for
+from tests.sentry_ingest import sentry_ingest
 
 
 def test_probes_follow_the_pipeline(tmp_path: Path) -> None:
@@ -58,53 +54,22 @@ def test_progress_timeout_zero_disables_the_staleness_check(tmp_path: Path) -> N
         proc.kill()
 
 
-class _Ingest(BaseHTTPRequestHandler):
-    received: list[bytes] = []
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        encoding = self.headers.get("Content-Encoding", "")
-        if encoding == "gzip":
-            body = gzip.decompress(body)
-        elif encoding == "deflate":
-            body = zlib.decompress(body)
-        _Ingest.received.append(body)
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.end_headers()
-        self.wfile.write(b"{}")
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 def test_an_unhandled_pipeline_failure_reaches_sentry(tmp_path: Path) -> None:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Ingest)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    _Ingest.received = []
     (tmp_path / "in.jsonl").write_text('{"a": 1}\n')
     spec = {"source": {"type": "file", "config": {"path": str(tmp_path / "in.jsonl")}},
             "sink": {"type": "file", "config": {"path": "/dev/full"}}}
-    env = {"SENTRY_DSN": f"http://publickey@127.0.0.1:{server.server_port}/42",
-           "SENTRY_ENVIRONMENT": "test-env", "SENTRY_RELEASE": "dataflow@test", "SENTRY_TRACES_SAMPLE_RATE": "0"}
-    proc = Processor(tmp_path, spec, env=env).start()
-    try:
-        assert proc.wait() == 1, proc.logs()
-        events = []
-        for envelope in _Ingest.received:
-            for line in envelope.split(b"\n"):
-                try:
-                    item = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(item, dict) and "exception" in item:
-                    events.append(item)
-        assert events, f"no exception event among {len(_Ingest.received)} envelopes"
-        event = events[-1]
-        assert event["environment"] == "test-env"
-        assert event["release"] == "dataflow@test"
-        assert event["tags"]["role"] == "processor"
-        assert "No space left on device" in json.dumps(event["exception"])
-    finally:
-        proc.kill()
-        server.shutdown()
+    with sentry_ingest() as ingest:
+        env = {"SENTRY_DSN": ingest.dsn(), "SENTRY_ENVIRONMENT": "test-env", "SENTRY_RELEASE": "dataflow@test",
+               "SENTRY_TRACES_SAMPLE_RATE": "0"}
+        proc = Processor(tmp_path, spec, env=env).start()
+        try:
+            assert proc.wait() == 1, proc.logs()
+            events = [event for event in ingest.events() if "exception" in event]
+            assert events, f"no exception event among {len(ingest.envelopes)} envelopes"
+            event = events[-1]
+            assert event["environment"] == "test-env"
+            assert event["release"] == "dataflow@test"
+            assert event["tags"]["role"] == "processor"
+            assert "No space left on device" in json.dumps(event["exception"])
+        finally:
+            proc.kill()

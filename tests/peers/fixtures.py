@@ -20,7 +20,7 @@ from tests.peers import paths, provision
 if TYPE_CHECKING:
     from tests.peers.apiserver import KubeAPIServer
     from tests.peers.cluster import LocalCluster
-    from tests.peers.kafka import KafkaBroker
+    from tests.peers.kafka import KafkaBroker, KafkaSecurity
     from tests.peers.node_images import ProjectImage
     from tests.peers.postgres import PostgresServer
     from tests.peers.prometheus import PrometheusServer
@@ -62,15 +62,17 @@ def running_postgres(host: str = "127.0.0.1") -> Iterator[PostgresServer]:
         server.close()
 
 
-def running_kafka(base_dir: Path, host: str = "127.0.0.1") -> Iterator[KafkaBroker]:
-    """A Kafka broker for a fixture to yield, listening on ``host``."""
+def running_kafka(base_dir: Path, host: str = "127.0.0.1",
+                  security: KafkaSecurity | None = None) -> Iterator[KafkaBroker]:
+    """A Kafka broker for a fixture to yield, listening on ``host`` (with TLS and SASL listeners too
+    when ``security`` is given)."""
     require("kafka")
     java = paths.java_binary()
     if java is None:
         unavailable("kafka: no Java runtime (Kafka 4.x needs Java 17+)")
     from tests.peers.kafka import KafkaBroker
 
-    broker = KafkaBroker(java, paths.kafka_libs_dir(), base_dir, host=host)
+    broker = KafkaBroker(java, paths.kafka_libs_dir(), base_dir, host=host, security=security)
     try:
         broker.start()
         yield broker

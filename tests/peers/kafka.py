@@ -1,4 +1,9 @@
-"""A single-node KRaft Apache Kafka broker (combined broker + controller) on 127.0.0.1."""
+"""A single-node KRaft Apache Kafka broker (combined broker + controller) on 127.0.0.1.
+
+With :class:`KafkaSecurity` the broker also listens with TLS (``SSL``) and with SASL
+(``SASL_PLAINTEXT``: SCRAM-SHA-256 and PLAIN) for the clients under test; the fixture's own admin
+client keeps the plaintext listener.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +12,12 @@ import itertools
 import logging
 import socket
 import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka.admin import AdminClient
+from confluent_kafka import Consumer
+from confluent_kafka.admin import AdminClient, ScramCredentialInfo, ScramMechanism, UserScramCredentialUpsertion
 from confluent_kafka.cimpl import NewTopic
 
 from tests.peers.process import ManagedProcess, PeerStartError, free_port, wait_until
@@ -42,6 +49,17 @@ logger.cleaner.level = warn
 """
 
 
+@dataclass(frozen=True)
+class KafkaSecurity:
+    """TLS material for the ``SSL`` listener (a PEM CA, certificate and PKCS#8 key) and the users of
+    the ``SASL_PLAINTEXT`` listener, name → password, for both SCRAM-SHA-256 and PLAIN."""
+
+    ca: Path
+    certificate: Path
+    key: Path
+    users: dict[str, str] = field(default_factory=dict)
+
+
 def _cluster_id() -> str:
     # Kafka's Uuid text form: URL-safe base64 of 16 random bytes, unpadded (what `random-uuid` prints);
     # generated here to save a JVM start.
@@ -51,11 +69,15 @@ def _cluster_id() -> str:
 class KafkaBroker:
     """`bootstrap`, `stop()`, `start()` (same port and log dir), `create_topic()`, `new_topic()`."""
 
-    def __init__(self, java: str, libs_dir: Path, base_dir: Path, host: str = "127.0.0.1") -> None:
+    def __init__(self, java: str, libs_dir: Path, base_dir: Path, host: str = "127.0.0.1",
+                 security: KafkaSecurity | None = None) -> None:
         # `host`: where clients reach it; the test cluster's pods reach the bridge's host address.
         self.host = host
         self.port = free_port(host)
         self.controller_port = free_port(host)
+        self.security = security
+        self.tls_port = free_port(host) if security else None
+        self.sasl_port = free_port(host) if security else None
         self.base_dir = base_dir
         self.log_dirs = base_dir / "kraft-logs"
         self.config_path = base_dir / "server.properties"
@@ -76,16 +98,58 @@ class KafkaBroker:
     def bootstrap(self) -> str:
         return f"{self.host}:{self.port}"
 
+    @property
+    def tls_bootstrap(self) -> str:
+        assert self.tls_port is not None, "started without KafkaSecurity"
+        return f"{self.host}:{self.tls_port}"
+
+    @property
+    def sasl_bootstrap(self) -> str:
+        assert self.sasl_port is not None, "started without KafkaSecurity"
+        return f"{self.host}:{self.sasl_port}"
+
+    def _listeners(self) -> dict[str, int]:
+        """Listener name (= its security protocol) → port, the controller's excepted."""
+        listeners = {"PLAINTEXT": self.port}
+        if self.tls_port is not None and self.sasl_port is not None:
+            listeners.update({"SSL": self.tls_port, "SASL_PLAINTEXT": self.sasl_port})
+        return listeners
+
+    def _security_properties(self) -> dict[str, str]:
+        security = self.security
+        if security is None:
+            return {}
+        # Kafka's PEM keystore is one file: the private key, then the certificate chain.
+        keystore = self.base_dir / "keystore.pem"
+        keystore.write_text(security.key.read_text() + security.certificate.read_text())
+        keystore.chmod(0o600)
+        plain_users = " ".join(f'user_{name}="{password}"' for name, password in security.users.items())
+        return {
+            "ssl.keystore.type": "PEM",
+            "ssl.keystore.location": str(keystore),
+            "ssl.truststore.type": "PEM",
+            "ssl.truststore.location": str(security.ca),
+            "ssl.client.auth": "none",
+            "sasl.enabled.mechanisms": "SCRAM-SHA-256,PLAIN",
+            "listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config":
+                "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+            "listener.name.sasl_plaintext.plain.sasl.jaas.config":
+                f"org.apache.kafka.common.security.plain.PlainLoginModule required {plain_users};",
+        }
+
     def _server_properties(self) -> str:
+        listeners = self._listeners()
+        advertised = ",".join(f"{name}://{self.host}:{port}" for name, port in listeners.items())
+        protocols = ",".join(f"{name}:{name}" for name in listeners)
         props = {
             "process.roles": "broker,controller",
             "node.id": str(NODE_ID),
             "controller.quorum.voters": f"{NODE_ID}@{self.host}:{self.controller_port}",
-            "listeners": f"PLAINTEXT://{self.host}:{self.port},CONTROLLER://{self.host}:{self.controller_port}",
-            "advertised.listeners": f"PLAINTEXT://{self.host}:{self.port}",
+            "listeners": f"{advertised},CONTROLLER://{self.host}:{self.controller_port}",
+            "advertised.listeners": advertised,
             "controller.listener.names": "CONTROLLER",
             "inter.broker.listener.name": "PLAINTEXT",
-            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "listener.security.protocol.map": f"{protocols},CONTROLLER:PLAINTEXT",
             "log.dirs": str(self.log_dirs),
             "num.partitions": "1",
             "default.replication.factor": "1",
@@ -105,6 +169,7 @@ class KafkaBroker:
             "group.initial.rebalance.delay.ms": "0",
             "log.flush.interval.messages": "9223372036854775807",
             "delete.topic.enable": "true",
+            **self._security_properties(),
         }
         return "".join(f"{key}={value}\n" for key, value in props.items())
 
@@ -151,6 +216,30 @@ class KafkaBroker:
                    process=self._process)
         wait_until(self._broker_registered, deadline_s=START_DEADLINE_S, what="the broker answers metadata",
                    process=self._process)
+        if self.security is not None and self.security.users:
+            self._add_scram_users(self.security.users)
+
+    def _add_scram_users(self, users: dict[str, str]) -> None:
+        """SCRAM credentials live in the cluster metadata: upserted through the plaintext listener,
+        then waited for until a SCRAM login on the SASL listener succeeds."""
+        info = ScramCredentialInfo(ScramMechanism.SCRAM_SHA_256, 4096)
+        upserts = [UserScramCredentialUpsertion(name, info, password.encode()) for name, password in users.items()]
+        for future in self.admin().alter_user_scram_credentials(upserts).values():
+            future.result(timeout=TOPIC_DEADLINE_S)
+        name, password = next(iter(users.items()))
+
+        def scram_login_works() -> bool:
+            consumer = Consumer({"bootstrap.servers": self.sasl_bootstrap, "group.id": "scram-probe",
+                                 "security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": "SCRAM-SHA-256",
+                                 "sasl.username": name, "sasl.password": password,
+                                 "logger": logging.getLogger("tests.peers.kafka.probe")})
+            try:
+                return NODE_ID in consumer.list_topics(timeout=5).brokers
+            finally:
+                consumer.close()
+
+        wait_until(scram_login_works, deadline_s=TOPIC_DEADLINE_S, what="SCRAM credentials are in effect",
+                   process=self._process)
 
     def stop(self) -> None:
         """Controlled shutdown (SIGTERM), as when a broker is taken down."""
@@ -183,4 +272,4 @@ class KafkaBroker:
         return self._process.tail()
 
 
-__all__ = ["KafkaBroker", "PeerStartError"]
+__all__ = ["KafkaBroker", "KafkaSecurity", "PeerStartError"]

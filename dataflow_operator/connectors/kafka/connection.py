@@ -12,10 +12,10 @@ import json
 import logging
 import threading
 
-from confluent_kafka import KafkaError
+from confluent_kafka import KafkaError, KafkaException
 
 from ...pipeline.metrics import ConnectorMetrics
-from .errors import error_type_of
+from .errors import KafkaClientError, error_type_of, from_exception
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +28,9 @@ class ConnectionMonitor:
         self._lock = threading.Lock()
         self._connected = False
         self.fatal_error: KafkaError | None = None
+        # The first time the brokers turned the client away (credentials, TLS verification): the
+        # real reason behind a metadata request that only reports a transport failure.
+        self.refusal: KafkaError | None = None
 
     @property
     def connected(self) -> bool:
@@ -46,6 +49,8 @@ class ConnectionMonitor:
         self._metrics.error(self._operation, error_type_of(error))
         if error.fatal():
             self.fatal_error = error
+        if self.refusal is None and (error_type_of(error) == "auth_error" or error.code() == KafkaError._SSL):
+            self.refusal = error
         log.warning("%s: %s (%s)", self._description, error.str(), error.name())
         if error.code() == KafkaError._ALL_BROKERS_DOWN:
             self.set_connected(False)
@@ -59,3 +64,10 @@ class ConnectionMonitor:
         up = any(broker.get("state") == "UP" and broker.get("nodeid", -1) >= 0
                  for broker in brokers.values())
         self.set_connected(up)
+
+    def connect_failure(self, exc: KafkaException, brokers: str) -> KafkaClientError:
+        """What a failed connect raises: the brokers' refusal when error_cb reported one (call after
+        serving the client's queue), else the failed request's own error."""
+        if self.refusal is not None:
+            return KafkaClientError(self.refusal, f"Kafka brokers {brokers} refused the connection")
+        return from_exception(exc, f"cannot reach Kafka brokers {brokers}")

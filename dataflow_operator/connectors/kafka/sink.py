@@ -54,8 +54,8 @@ class KafkaSink(Sink):
         try:
             producer.list_topics(self.topic, timeout=CONNECT_TIMEOUT)
         except KafkaException as exc:
-            brokers = properties["bootstrap.servers"]
-            raise from_exception(exc, f"cannot reach Kafka brokers {brokers}") from exc
+            producer.poll(0)  # serve the error callbacks queued meanwhile: they hold the reason
+            raise self._monitor.connect_failure(exc, properties["bootstrap.servers"]) from exc
         self._monitor.set_connected(True)
 
     def batch_limits(self) -> BatchLimits:

@@ -11,12 +11,11 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Consumer, KafkaError, KafkaException
 from confluent_kafka import Message as KafkaMessage
 from confluent_kafka import TopicPartition as KafkaTopicPartition
-from confluent_kafka._types import HeadersType
 
 from ...pipeline.connector import ConnectorContext, Source
 from ...pipeline.errors import ClassifiedError
@@ -28,6 +27,10 @@ from .connection import ConnectionMonitor
 from .errors import KafkaClientError, error_type_of, from_exception
 from .gate import ConsumerGate
 from .offsets import OffsetLedger, PartitionLedger
+
+if TYPE_CHECKING:
+    # A private module of the client's type stubs, absent from older releases (2.3): typing only.
+    from confluent_kafka._types import HeadersType
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +73,8 @@ class KafkaSource(Source):
         try:
             metadata = consumer.list_topics(self.topic, timeout=CONNECT_TIMEOUT)
         except KafkaException as exc:
-            brokers = properties["bootstrap.servers"]
-            raise from_exception(exc, f"cannot reach Kafka brokers {brokers}") from exc
+            consumer.poll(0)  # serve the error callbacks queued meanwhile: they hold the reason
+            raise self._monitor.connect_failure(exc, properties["bootstrap.servers"]) from exc
         topic = metadata.topics.get(self.topic)
         if topic is not None and topic.error is not None:
             # Not fatal: the topic may be created after the pipeline starts; the group waits for it.
