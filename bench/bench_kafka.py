@@ -34,7 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests.peers 
 from dataflow_operator.pipeline.checkpoint import MemoryCheckpointStore
 from dataflow_operator.pipeline.metrics import ProcessorMetrics
 from dataflow_operator.pipeline.progress import ProgressTracker
-from dataflow_operator.processor.engine import Pipeline
+from dataflow_operator.processor.assembly import build_pipeline
+from dataflow_operator.processor.engine import Services
 from dataflow_operator.spec import validate_spec, with_defaults
 from tests.peers import paths, provision
 from tests.peers.kafka import KafkaBroker
@@ -122,9 +123,9 @@ def processor(bootstrap: str, source: str, target: str, stop: threading.Event) -
         "channelBufferSize": 1000,
     }
     assert not validate_spec(spec)
-    pipeline = Pipeline(with_defaults(spec), namespace="bench", name="kafka",
-                        metrics=ProcessorMetrics("bench", "kafka"), checkpoints=MemoryCheckpointStore(),
-                        progress=ProgressTracker(0))
+    pipeline = build_pipeline(with_defaults(spec), Services(
+        namespace="bench", name="kafka", metrics=ProcessorMetrics("bench", "kafka"),
+        checkpoints=MemoryCheckpointStore(), progress=ProgressTracker(0)))
     threading.Thread(target=lambda: (stop.wait(), pipeline.stop()), daemon=True).start()
     result = pipeline.run()
     assert result.failure is None, result.failure

@@ -16,11 +16,11 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from ..pipeline.errors import classify
 from ..pipeline.message import Message
 from ..pipeline.metrics import ProcessorMetrics
-from ..pipeline.transformer import Transformer
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,13 @@ class TransformFailure:
     stage: str              # transformer_<i>
     transformer_type: str
     error: BaseException
+
+
+class Step(Protocol):
+    """One entry of ``spec.transformations`` as the chain runs it: a transformer, or a router's
+    route choice (processor/routes.py)."""
+
+    def transform(self, message: Message, /) -> list[Message]: ...
 
 
 class _Stage:
@@ -52,7 +59,7 @@ class _Stage:
         "type_name",
     )
 
-    def __init__(self, index: int, type_name: str, transformer: Transformer, metrics: ProcessorMetrics) -> None:
+    def __init__(self, index: int, type_name: str, transformer: Step, metrics: ProcessorMetrics) -> None:
         self.index = index
         self.type_name = type_name
         self.transformer = transformer
@@ -61,10 +68,10 @@ class _Stage:
         labels = (type_name, str(index))
         previous = "read" if index == 0 else f"transformer_{index - 1}"
         self._children = (
-            metrics.child("dataflow_transformer_executions_total", *labels),
-            metrics.child("dataflow_transformer_messages_in_total", *labels),
-            metrics.child("dataflow_transformer_messages_out_total", *labels),
-            metrics.child("dataflow_transformer_duration_seconds", *labels),
+            metrics.transformer_executions.labels(*labels),
+            metrics.transformer_messages_in.labels(*labels),
+            metrics.transformer_messages_out.labels(*labels),
+            metrics.transformer_durations.labels(*labels),
             metrics.stage_duration(self.label),
             metrics.stage_latency(previous, self.label),
             metrics.message_size(f"{self.label}_input"),
@@ -72,7 +79,7 @@ class _Stage:
             metrics.operation("transform", "success"),
         )
         for error_type in ("invalid_data", "unknown"):  # the usual ones exist at 0 from the start
-            metrics.child("dataflow_transformer_errors_total", *labels, error_type)
+            metrics.transformer_errors.labels(*labels, error_type)
         self.executions = self.messages_in = self.messages_out = 0
         self.durations: list[float] = []
         self.latencies: list[float] = []
@@ -98,7 +105,7 @@ class _Stage:
 
 
 class TransformChain:
-    def __init__(self, transformers: Sequence[tuple[str, Transformer]], metrics: ProcessorMetrics) -> None:
+    def __init__(self, transformers: Sequence[tuple[str, Step]], metrics: ProcessorMetrics) -> None:
         self.metrics = metrics
         self.stages = [_Stage(i, type_name, t, metrics) for i, (type_name, t) in enumerate(transformers)]
         self._transform_error = metrics.operation("transform", "error")
@@ -151,7 +158,7 @@ class TransformChain:
     def _record_failure(self, stage: _Stage, message: Message, exc: BaseException,
                         failures: list[TransformFailure]) -> None:
         error_type = classify(exc)
-        self.metrics.child("dataflow_transformer_errors_total", stage.type_name, str(stage.index), error_type).inc()
+        self.metrics.transformer_errors.labels(stage.type_name, str(stage.index), error_type).inc()
         self.metrics.stage_error(stage.label, error_type)
         self._transform_error.inc()
         log.warning("transformation failed", extra={"stage": stage.label, "transformer": stage.type_name,

@@ -17,6 +17,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
+from ..contract import DEFAULT_PROGRESS_TIMEOUT_SECONDS, PROGRESS_TIMEOUT_ENV, RESET_TOKEN_ENV
 from ..observability.http import HttpServer
 from ..observability.redaction import register_secrets
 from ..observability.sentry import report
@@ -29,7 +30,8 @@ from ..spec.manifest_loader import WHOLE_DOCUMENT, ManifestError, load_single_do
 from ..spec.metadata import validate_metadata
 from ..spec.model import reset_requested
 from ..spec.secrets import secret_values
-from .engine import Pipeline, PipelineResult
+from .assembly import RunSettings, build_pipeline, settings_from_spec
+from .engine import PipelineResult, Services
 
 log = logging.getLogger(__name__)
 
@@ -52,20 +54,22 @@ def load_spec_file(path: str) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def progress_timeout_from_env() -> float:
-    raw = os.environ.get("PROCESSOR_PROGRESS_TIMEOUT_SECONDS", "3600").strip() or "3600"
+    raw = os.environ.get(PROGRESS_TIMEOUT_ENV, "").strip()
+    if not raw:
+        return float(DEFAULT_PROGRESS_TIMEOUT_SECONDS)
     try:
         return max(float(raw), 0.0)
     except ValueError:
-        log.warning("PROCESSOR_PROGRESS_TIMEOUT_SECONDS is not a number; using 3600",
-                    extra={"value": raw})
-        return 3600.0
+        log.warning("the progress timeout is not a number; using the default",
+                    extra={"variable": PROGRESS_TIMEOUT_ENV, "value": raw, "default": DEFAULT_PROGRESS_TIMEOUT_SECONDS})
+        return float(DEFAULT_PROGRESS_TIMEOUT_SECONDS)
 
 
 def checkpoint_store_for(spec: Mapping[str, Any], namespace: str, name: str,
                          checkpoint_dir: str | None) -> CheckpointStore:
     """Memory when persistence is off; the ``df-<name>-checkpoint`` ConfigMap inside a cluster;
     otherwise a JSON file under ``checkpoint_dir``."""
-    if not spec.get("checkpointPersistence", True):
+    if not settings_from_spec(spec).checkpoint_persistence:
         return MemoryCheckpointStore()
     if checkpoint_dir is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
         from .configmap_checkpoint import in_cluster_store
@@ -75,7 +79,6 @@ def checkpoint_store_for(spec: Mapping[str, Any], namespace: str, name: str,
     return FileCheckpointStore(directory / f"{namespace}.{name}.json")
 
 
-RESET_TOKEN_ENV = "DATAFLOW_CHECKPOINT_RESET_TOKEN"
 RESET_TOKEN_KEY = "reset-token"
 
 
@@ -111,7 +114,7 @@ def run_processor(*, spec_path: str, namespace: str | None, name: str | None, me
 
     registry = CollectorRegistry(auto_describe=False)
     metrics = ProcessorMetrics(namespace, name, enabled=metrics_enabled, registry=registry)
-    progress = ProgressTracker(progress_timeout_from_env())
+    progress = ProgressTracker(progress_timeout_from_env(), timeout_setting=PROGRESS_TIMEOUT_ENV)
     checkpoints = checkpoint_store_for(spec, namespace, name, checkpoint_dir)
     try:
         token = pending_reset_token(checkpoints)
@@ -120,10 +123,11 @@ def run_processor(*, spec_path: str, namespace: str | None, name: str | None, me
         return 1
     # The token is recorded only once the source has connected, i.e. after it wiped its position:
     # a crash in between repeats the reset rather than skipping it.
-    pipeline = Pipeline(spec, namespace=namespace, name=name, metrics=metrics, checkpoints=checkpoints,
-                        progress=progress, reset_checkpoint=token is not None or reset_requested(spec, metadata),
-                        on_source_connected=None if token is None else
+    services = Services(namespace=namespace, name=name, metrics=metrics, checkpoints=checkpoints,
+                        progress=progress, on_source_connected=None if token is None else
                         lambda: checkpoints.save(RESET_TOKEN_KEY, token))
+    pipeline = build_pipeline(spec, services, settings=RunSettings(
+        reset_checkpoint=token is not None or reset_requested(spec, metadata)))
     server = HttpServer(metrics_bind_address, registry=registry, probes={
         "/healthz": lambda: (True, "ok"),
         "/readyz": progress.readiness,

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import functools
 import importlib
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 from ..pipeline.config_fields import FieldError
 from ..pipeline.message import Message
@@ -47,23 +47,34 @@ def types() -> dict[str, type[Transformer]]:
     return _TYPES
 
 
+class EntryRules(Protocol):
+    """How one ``type`` of transformations entry checks its ``config``."""
+
+    type_name: str
+    config_optional: bool
+
+    def validate_config(self, config: Mapping[str, Any], path: str) -> list[FieldError]: ...
+
+
 def allowed_types() -> list[str]:
     return sorted(types())
 
 
-def validate(type_: str, config: Mapping[str, Any] | None, path: str,
-             when: str | None = None) -> list[FieldError]:
+def validate(type_: str, config: Mapping[str, Any] | None, path: str, when: str | None = None,
+             rules: Mapping[str, EntryRules] | None = None) -> list[FieldError]:
     """Errors for one ``{type, config, when}`` entry; ``path`` is the entry's path
-    (``spec.transformations[2]``)."""
+    (``spec.transformations[2]``). ``rules``: the entry types accepted, by name (default: the
+    transformers; the spec adds ``router``, which is not one)."""
+    rules = types() if rules is None else rules
     errors: list[FieldError] = []
     if when is not None and when.strip():
         errors.extend(FieldError(f"{path}.when", f"invalid condition {when!r}: {problem}")
                       for problem in conditions.problems(when))
-    cls = types().get(type_)
+    cls = rules.get(type_)
     if cls is None:
         errors.append(FieldError(f"{path}.type",
                                  f"unsupported transformation type {type_!r}; "
-                                 f"allowed: {', '.join(allowed_types())}"))
+                                 f"allowed: {', '.join(sorted(rules))}"))
         return errors
     if config is None:
         if not cls.config_optional:
@@ -102,19 +113,3 @@ def build(type_: str, config: Mapping[str, Any] | None, when: str | None = None)
     if when is not None and when.strip():
         return ConditionalTransformer(transformer, when)
     return transformer
-
-
-def route_sinks(transformations: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Condition text → sink spec over every router step, in order. The condition text is the
-    route's identity: a later route with the same text replaces the earlier one's sink."""
-    sinks: dict[str, dict[str, Any]] = {}
-    for entry in transformations:
-        if not isinstance(entry, Mapping) or entry.get("type") != "router":
-            continue
-        config = entry.get("config")
-        routes = config.get("routes") if isinstance(config, Mapping) else None
-        for route in routes if isinstance(routes, list) else ():
-            if isinstance(route, Mapping) and isinstance(route.get("condition"), str) \
-                    and isinstance(route.get("sink"), Mapping):
-                sinks[route["condition"]] = dict(route["sink"])
-    return sinks

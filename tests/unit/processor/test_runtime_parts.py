@@ -76,14 +76,14 @@ def test_an_oversized_chunk_enters_an_empty_queue() -> None:
 
 def test_probes_move_with_readiness_and_progress() -> None:
     now = [100.0]
-    tracker = ProgressTracker(timeout_seconds=60, clock=lambda: now[0])
+    tracker = ProgressTracker(timeout_seconds=60, clock=lambda: now[0], timeout_setting="TIMEOUT_VARIABLE")
     assert tracker.readiness()[0] is False
     assert tracker.liveness() == (False, "not ready: source not connected yet")
     tracker.mark_ready()
     assert tracker.liveness()[0] is True
     now[0] += 61
     alive, reason = tracker.liveness()
-    assert not alive and reason.startswith("stale: no pipeline progress for 61s")
+    assert not alive and reason == "stale: no pipeline progress for 61s (TIMEOUT_VARIABLE=60)"
     tracker.bump()
     assert tracker.liveness()[0] is True
     tracker.mark_not_ready("sink failed")
@@ -199,7 +199,7 @@ def test_metric_buckets_and_labels_come_from_the_contract() -> None:
         if family["exported_by"] != "processor":
             continue
         extra = [label for label in family["labels"] if label not in ("namespace", "name")]
-        metrics.child(family["name"], *("x" for _ in extra))
+        metrics.families[family["name"]].labels(*("x" for _ in extra))
     parsed = {f.name: f for f in text_string_to_metric_families(generate_latest(registry).decode())}
     for family in (f for f in CONTRACT["metrics"] if f["exported_by"] == "processor"):
         name = family["name"].removesuffix("_total") if family["type"] == "counter" else family["name"]

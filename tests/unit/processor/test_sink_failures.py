@@ -9,30 +9,27 @@ from typing import Any, ClassVar
 
 import pytest
 
-from dataflow_operator.connectors import registry
 from dataflow_operator.pipeline.checkpoint import FileCheckpointStore
-from dataflow_operator.pipeline.connector import BatchLimits, Sink, WriteFailure
+from dataflow_operator.pipeline.connector import BatchLimits, WriteFailure
 from dataflow_operator.pipeline.errors import InvalidDataError
 from dataflow_operator.pipeline.message import Message
 from dataflow_operator.pipeline.metrics import ProcessorMetrics
 from dataflow_operator.pipeline.progress import ProgressTracker
-from dataflow_operator.processor.engine import Pipeline
+from dataflow_operator.processor.assembly import Factories, RunSettings, build_pipeline
+from dataflow_operator.processor.engine import Pipeline, Services
 from dataflow_operator.spec import with_defaults
 
+from .fakes import FakeSink, sinks_with
 
-class ScriptedSink(Sink):
+
+class ScriptedSink(FakeSink):
     """Fails messages whose payload has ``"bad": true`` as invalid data; raises ``outage`` for
     every write when it is set."""
 
     type_name = "scripted"
     outage: ClassVar[BaseException | None] = None
     writes: ClassVar[int] = 0
-
-    def connect(self) -> None:
-        pass
-
-    def batch_limits(self) -> BatchLimits:
-        return BatchLimits(10, None)
+    limits = BatchLimits(10, None)
 
     def write(self, batch: list[Message]) -> list[WriteFailure]:
         ScriptedSink.writes += 1
@@ -40,13 +37,13 @@ class ScriptedSink(Sink):
             raise ScriptedSink.outage
         return [WriteFailure(m, InvalidDataError("bad row")) for m in batch if json.loads(m.data).get("bad")]
 
-    def close(self) -> None:
-        pass
+
+#: Retries as in production, without the waits between them.
+NO_WAITS = RunSettings(write_retry_delays=(0.0, 0.0), error_sink_retry_delays=(0.0, 0.0))
 
 
 @pytest.fixture
-def pipeline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setitem(registry._SINKS, "scripted", f"{__name__}:ScriptedSink")
+def pipeline(tmp_path: Path) -> Any:
     ScriptedSink.outage, ScriptedSink.writes = None, 0
     (tmp_path / "in.jsonl").write_text("".join(json.dumps({"id": i, "bad": i == 2}) + "\n" for i in range(5)))
     store = FileCheckpointStore(tmp_path / "cp.json")
@@ -58,8 +55,9 @@ def pipeline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
             "errors": {"type": "file", "config": {"path": str(tmp_path / "errors.jsonl")}},
             "checkpointSaveInterval": "1us",
         })
-        return Pipeline(spec, namespace="ns", name="n", metrics=ProcessorMetrics("ns", "n"), checkpoints=store,
-                        progress=ProgressTracker(0))
+        services = Services(namespace="ns", name="n", metrics=ProcessorMetrics("ns", "n"), checkpoints=store,
+                            progress=ProgressTracker(0))
+        return build_pipeline(spec, services, Factories(sink=sinks_with(ScriptedSink)), NO_WAITS)
 
     make.store = store  # type: ignore[attr-defined]
     make.errors = tmp_path / "errors.jsonl"  # type: ignore[attr-defined]
@@ -81,6 +79,6 @@ def test_an_unavailable_sink_stops_the_pipeline_and_diverts_nothing(pipeline: An
     result = pipeline().run()
     assert result.exit_code == 1
     assert "is unavailable" in str(result.failure)
-    assert ScriptedSink.writes == 3  # retried twice (0.5 s, 1 s) before giving up
+    assert ScriptedSink.writes == 3  # retried twice before giving up
     assert not pipeline.errors.exists() or pipeline.errors.read_text() == ""
     assert pipeline.store.load("file") is None  # nothing acknowledged: the restart reads it all

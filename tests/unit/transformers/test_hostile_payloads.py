@@ -9,14 +9,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-# Imported first: processor.chain -> transformers -> spec -> transformers is a cycle (issue 14 removes it).
-import dataflow_operator.spec  # noqa: F401
 from dataflow_operator.pipeline.errors import is_environmental
 from dataflow_operator.pipeline.message import Message
 from dataflow_operator.pipeline.metrics import ProcessorMetrics
 from dataflow_operator.processor.chain import TransformChain
-from dataflow_operator.transformers import registry
+from dataflow_operator.spec.routes import entry_rules
 from tests.hostile.corpus import CORPUS
+
+from .helpers import step
 
 #: One representative configuration per type, touching the fields the corpus holds.
 CONFIGS: dict[str, dict[str, Any] | None] = {
@@ -44,8 +44,8 @@ HOSTILE_METADATA: dict[str, Any] = {"headers": {"binary": b"\x00\xff", "cesu8": 
 
 
 def chain_of(type_name: str) -> TransformChain:
-    transformer = registry.build(type_name, CONFIGS[type_name])
-    return TransformChain([(type_name, transformer)], ProcessorMetrics("ns", "n", enabled=False))
+    return TransformChain([(type_name, step(type_name, CONFIGS[type_name]))],
+                          ProcessorMetrics("ns", "n", enabled=False))
 
 
 def assert_contained(chain: TransformChain, data: bytes) -> None:
@@ -57,7 +57,7 @@ def assert_contained(chain: TransformChain, data: bytes) -> None:
 
 
 def test_every_type_has_a_configuration() -> None:
-    assert set(CONFIGS) == set(registry.types())
+    assert set(CONFIGS) == set(entry_rules())
 
 
 @pytest.mark.parametrize("type_name", sorted(CONFIGS))

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from dataflow_operator.spec.routes import entry_rules
 from dataflow_operator.transformers import registry
 from dataflow_operator.transformers.registry import ConditionalTransformer
 
@@ -19,12 +20,14 @@ ALL_TYPES = ["camelCase", "cast", "debeziumUnwrap", "extractField", "filter", "f
              "structFlatten", "timestamp", "timezone"]
 
 
-def test_all_eighteen_types_are_registered() -> None:
-    assert registry.allowed_types() == sorted(ALL_TYPES)
+def test_all_eighteen_types_are_accepted_and_all_but_router_are_transformers() -> None:
+    assert sorted(entry_rules()) == sorted(ALL_TYPES)
+    assert registry.allowed_types() == sorted(set(ALL_TYPES) - {"router"})
 
 
 def errors(type_: str, config: Any, when: str | None = None) -> list[tuple[str, str]]:
-    return [(error.path, error.message) for error in registry.validate(type_, config, P, when=when)]
+    return [(error.path, error.message)
+            for error in registry.validate(type_, config, P, when=when, rules=entry_rules())]
 
 
 INVALID: list[tuple[str, Any, str, str]] = [
@@ -145,22 +148,3 @@ def test_blank_when_always_applies() -> None:
 def test_missing_config_builds_with_defaults() -> None:
     out = registry.build("structFlatten", None).transform(message('{"a":{"b":1}}'))
     assert out[0].data == b'{"a.b":1}'
-
-
-def test_route_sinks_collects_every_router_in_order() -> None:
-    sink_a, sink_b, sink_c = ({"type": "kafka", "config": {"topic": name}} for name in "abc")
-    spec: list[dict[str, Any]] = [
-        {"type": "router", "config": {"routes": [{"condition": "$.x", "sink": sink_a},
-                                                 {"condition": "$.y", "sink": sink_b}]}},
-        {"type": "filter", "config": {"condition": "$.x"}},
-        {"type": "router", "config": {"routes": [{"condition": "$.z", "sink": sink_c},
-                                                 {"condition": "$.x", "sink": sink_c}]}},
-        {"type": "router", "config": None},
-    ]
-    sinks = registry.route_sinks(spec)
-    assert list(sinks) == ["$.x", "$.y", "$.z"]
-    assert sinks == {"$.x": sink_c, "$.y": sink_b, "$.z": sink_c}
-
-
-def test_route_sinks_without_routers_is_empty() -> None:
-    assert registry.route_sinks([{"type": "filter", "config": {"condition": "$.a"}}]) == {}
