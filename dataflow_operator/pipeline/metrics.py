@@ -17,7 +17,7 @@ import bisect
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
 from prometheus_client.core import (
@@ -192,11 +192,8 @@ class CounterFamily(MetricFamily[CounterChild]):
 
     def collect(self) -> Metric:
         # prometheus_client appends "_total" to counter samples itself, so the family name drops it.
-        counter = CounterMetricFamily(self.name.removesuffix("_total"), self.documentation,
-                                      labels=self.label_names)
-        for values, child in list(self._children.items()):
-            counter.add_metric(values, child.value)
-        return counter
+        return _with_values(CounterMetricFamily(self.name.removesuffix("_total"), self.documentation,
+                                                labels=self.label_names), self._children)
 
 
 class GaugeFamily(MetricFamily[GaugeChild]):
@@ -207,10 +204,16 @@ class GaugeFamily(MetricFamily[GaugeChild]):
         return self._child(values) if self._enabled else _NULL
 
     def collect(self) -> Metric:
-        gauge = GaugeMetricFamily(self.name, self.documentation, labels=self.label_names)
-        for values, child in list(self._children.items()):
-            gauge.add_metric(values, child.value)
-        return gauge
+        return _with_values(GaugeMetricFamily(self.name, self.documentation, labels=self.label_names),
+                            self._children)
+
+
+def _with_values(metric: CounterMetricFamily | GaugeMetricFamily,
+                 children: Mapping[tuple[str, ...], CounterChild]) -> Metric:
+    """``metric`` with one sample per child (counters and gauges alike hold one value)."""
+    for values, child in list(children.items()):
+        metric.add_metric(values, child.value)
+    return metric
 
 
 class HistogramFamily(MetricFamily[HistogramChild]):

@@ -1,4 +1,4 @@
-"""Dependencies between the packages of dataflow_operator point one way (docs/architecture.md).
+"""Dependencies between the packages of dataflow_operator point one way (README, Layout).
 
 Every import of every module is read from its syntax tree, including imports inside functions and
 ``TYPE_CHECKING`` blocks (a lazy import is still a dependency), and mapped to the top-level package
