@@ -99,6 +99,8 @@ def load_test_file(path: Path) -> TestFile:
         document = load_single_document(read_manifest(str(path)))
     except ManifestError as exc:
         raise SpecError([FieldError(exc.path, exc.detail)]) from None
+    except OSError as exc:
+        raise SpecError([FieldError("", f"cannot read it: {exc.strerror}")]) from None
     errors: list[FieldError] = []
     root = Fields(document, "", errors)
     dataflow = root.string("dataflow", required=True)

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TextIO
 
-from ..pipeline.config_fields import SpecError
+from ..pipeline.config_fields import FieldError, SpecError
 from ..processor.runtime import load_spec_file
 from ..spec import validate_spec, with_defaults
 from .cases import load_test_file
@@ -23,7 +23,7 @@ def run_test_files(paths: Iterable[str], out: TextIO) -> bool:
             outcomes = _run_file(Path(path))
         except SpecError as exc:
             out.write(f"{path}: invalid\n")
-            out.writelines(f"  {error}\n" for error in exc.errors)
+            out.writelines(f"  {error if error.path else error.message}\n" for error in exc.errors)
             failed += 1
             continue
         out.write(f"{path}\n")
@@ -43,6 +43,8 @@ def _run_file(path: Path) -> list[Outcome]:
     test_file = load_test_file(path)
     try:
         spec, metadata = load_spec_file(str(test_file.dataflow))
+    except OSError as exc:
+        raise SpecError([FieldError("dataflow", f"cannot read {test_file.dataflow}: {exc.strerror}")]) from None
     except SpecError as exc:
         raise SpecError([type(error)(f"{test_file.dataflow}#{error.path}", error.message)
                          for error in exc.errors]) from None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,7 +17,8 @@ from ..pipeline.connector import ConnectorContext, Sink, Source
 from ..pipeline.message import Message
 from ..pipeline.metrics import ProcessorMetrics
 from ..pipeline.progress import ProgressTracker
-from ..processor.assembly import Factories, RunSettings, build_pipeline
+from ..processor.assembly import Factories, RunSettings, TransformerFactory, build_pipeline
+from ..processor.chain import Step
 from ..processor.engine import Services
 from ..transformers import registry as transformers
 from .cases import Case, ExpectedError, ExpectedMessage, Payload
@@ -59,9 +60,10 @@ def run_case(case: Case, spec: Mapping[str, Any], *, namespace: str, name: str, 
         sinks.append(sink)
         return sink
 
-    registry = CollectorRegistry()
-    services = Services(namespace=namespace, name=name, metrics=ProcessorMetrics(registry, namespace, name),
-                        checkpoints=MemoryCheckpointStore(), progress=ProgressTracker(), stop=threading.Event())
+    # A registry of its own: every case counts from zero, and nothing is served.
+    services = Services(namespace=namespace, name=name,
+                        metrics=ProcessorMetrics(namespace, name, registry=CollectorRegistry()),
+                        checkpoints=MemoryCheckpointStore(), progress=ProgressTracker(0), stop=threading.Event())
     factories = Factories(source=make_source, sink=make_sink, transformer=_transformer_factory(now))
     pipeline = build_pipeline(spec, services, factories, RunSettings(write_retry_delays=(), error_sink_retry_delays=()))
     result = pipeline.run()
@@ -92,15 +94,15 @@ def _written(sink: Sink) -> list[Message]:
     return sink.written
 
 
-def _transformer_factory(now: datetime | None) -> Callable[[str, Mapping[str, Any] | None, str | None], Any]:
-    """The registry's transformers; with ``now`` set, those that read the wall clock read ``now``
-    (the per-instance ``clock`` seam of timestamp and insertField)."""
-    def build(type_: str, config: Mapping[str, Any] | None, when: str | None) -> Any:
+def _transformer_factory(now: datetime | None) -> TransformerFactory:
+    """The registry's transformers; with ``now`` set, those that read the wall clock read ``now``, in
+    the zone it is written in (the per-instance ``clock`` seam of timestamp and insertField)."""
+    def build(type_: str, config: Mapping[str, Any] | None, when: str | None) -> Step:
         transformer = transformers.build(type_, config, when)
         if now is not None:
             for part in (transformer, getattr(transformer, "inner", None)):
                 if part is not None and hasattr(part, "clock"):
-                    part.clock = lambda: now.astimezone()
+                    part.clock = lambda: now
         return transformer
     return build
 
