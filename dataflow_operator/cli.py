@@ -32,6 +32,21 @@ def validate(files: tuple[str, ...], strict: bool) -> None:
     sys.exit(validate_files(files, sys.stdout, strict=strict))
 
 
+@main.command(name="test")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--verbose", "-v", is_flag=True, help="Also show the pipeline's own log lines.")
+def test_command(files: tuple[str, ...], verbose: bool) -> None:
+    """Run pipeline tests (input messages, expected outputs per sink and route, expected error
+    records) offline: the DataFlow's source and sinks are replaced by in-memory ones."""
+    import logging
+
+    from .pipeline_tests.report import run_test_files
+
+    # The engine logs every failing message; a test that expects failures would drown in them.
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.CRITICAL, format="%(levelname)s %(message)s")
+    sys.exit(0 if run_test_files(files, sys.stdout) else 1)
+
+
 @main.command()
 @click.option("--spec-path", default=SPEC_PATH, show_default=True,
               help="The spec (JSON or YAML; a bare spec or a whole DataFlow manifest).")

@@ -32,7 +32,9 @@ ALLOWED: Mapping[str, frozenset[str]] = {
     "spec": frozenset({"pipeline", "contract", "connectors", "transformers", "observability"}),
     "processor": frozenset({"pipeline", "contract", "connectors", "transformers", "spec", "observability"}),
     "operator": frozenset({"pipeline", "contract", "spec", "observability"}),
-    "cli": frozenset({"contract", "spec", "processor", "operator", "observability"}),
+    # `dataflow-operator test`: the processor's assembly with in-memory connectors.
+    "pipeline_tests": frozenset({"pipeline", "transformers", "spec", "processor"}),
+    "cli": frozenset({"contract", "spec", "processor", "operator", "observability", "pipeline_tests"}),
     "__main__": frozenset({"cli"}),
     "__init__": frozenset(),
 }
