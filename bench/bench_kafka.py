@@ -36,7 +36,7 @@ from dataflow_operator.pipeline.metrics import ProcessorMetrics
 from dataflow_operator.pipeline.progress import ProgressTracker
 from dataflow_operator.processor.assembly import build_pipeline
 from dataflow_operator.processor.engine import Services
-from dataflow_operator.spec import validate_spec, with_defaults
+from dataflow_operator.spec.validation import load_spec
 from tests.peers import paths, provision
 from tests.peers.kafka import KafkaBroker
 
@@ -122,8 +122,7 @@ def processor(bootstrap: str, source: str, target: str, stop: threading.Event) -
         "sink": {"type": "kafka", "config": {"brokers": [bootstrap], "topic": target}},
         "channelBufferSize": 1000,
     }
-    assert not validate_spec(spec)
-    pipeline = build_pipeline(with_defaults(spec), Services(
+    pipeline = build_pipeline(load_spec(spec), Services(
         namespace="bench", name="kafka", metrics=ProcessorMetrics("bench", "kafka"),
         checkpoints=MemoryCheckpointStore(), progress=ProgressTracker(0)))
     threading.Thread(target=lambda: (stop.wait(), pipeline.stop()), daemon=True).start()

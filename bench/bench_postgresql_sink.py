@@ -36,13 +36,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests.peers 
 
 from dataflow_operator.connectors.postgresql import PostgreSQLSink
 from dataflow_operator.connectors.postgresql.payloads import decode_payload
+from dataflow_operator.connectors.postgresql.settings import PostgreSQLSinkConfig
 from dataflow_operator.connectors.postgresql.tuning import SinkTuning
 from dataflow_operator.pipeline.checkpoint import MemoryCheckpointStore
 from dataflow_operator.pipeline.connector import ConnectorContext
 from dataflow_operator.pipeline.message import Message
 from dataflow_operator.pipeline.metrics import ProcessorMetrics
 from dataflow_operator.pipeline.progress import ProgressTracker
-from dataflow_operator.processor.assembly import settings_from_spec
+from tests.integration.connectors.harness import pipeline_settings
 from tests.peers import provision
 from tests.peers.postgres import PostgresServer
 
@@ -64,12 +65,12 @@ def batches(items: list[Message], size: int) -> list[list[Message]]:
 def with_sink(dsn: str, table: str, *, copy_first: bool = True,
               stage: bool = False) -> Callable[[list[list[Message]]], None]:
     context = ConnectorContext("bench", "bench", "sink", ProcessorMetrics("bench", "bench").connector(
-        "postgresql", "sink"), MemoryCheckpointStore(), ProgressTracker(0), settings_from_spec({}))
+        "postgresql", "sink"), MemoryCheckpointStore(), ProgressTracker(0), pipeline_settings())
 
     tuning = SinkTuning(copy_first=copy_first, parameter_max_bytes=0 if stage else SinkTuning().parameter_max_bytes)
 
     def run(work: list[list[Message]]) -> None:
-        sink = PostgreSQLSink({"connectionString": dsn, "table": table}, context, tuning)
+        sink = PostgreSQLSink(PostgreSQLSinkConfig(connection_string=dsn, table=table), context, tuning)
         sink.connect()
         try:
             for batch in work:

@@ -21,7 +21,7 @@ from dataflow_operator.pipeline.metrics import ProcessorMetrics
 from dataflow_operator.pipeline.progress import ProgressTracker
 from dataflow_operator.processor.assembly import build_pipeline
 from dataflow_operator.processor.engine import Services
-from dataflow_operator.spec import validate_spec, with_defaults
+from dataflow_operator.spec.validation import load_spec
 
 
 def make_input(path: Path, count: int) -> None:
@@ -50,8 +50,7 @@ def spec_for(workdir: Path, tag: str) -> dict[str, Any]:
 
 def run_once(workdir: Path, tag: str, metrics_on: bool) -> float:
     spec = spec_for(workdir, tag)
-    assert not validate_spec(spec)
-    pipeline = build_pipeline(with_defaults(spec), Services(
+    pipeline = build_pipeline(load_spec(spec), Services(
         namespace="bench", name=tag, metrics=ProcessorMetrics("bench", tag, enabled=metrics_on),
         checkpoints=MemoryCheckpointStore(), progress=ProgressTracker(0)))
     started = time.perf_counter()

@@ -20,15 +20,13 @@ import os
 import select
 import stat
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
 from io import BufferedReader
 from pathlib import Path
-from typing import Any
 
 from ..pipeline.checkpoint import Checkpointer, fsync_directory
-from ..pipeline.config_fields import read_config
 from ..pipeline.connector import BatchLimits, ConnectorContext, Sink, Source, WriteFailure
 from ..pipeline.errors import EnvironmentalError, InvalidDataError
 from ..pipeline.message import Message
@@ -47,9 +45,8 @@ SCAN_BLOCK = 1 << 16
 class FileSource(Source):
     type_name = "file"
 
-    def __init__(self, config: Mapping[str, Any], context: ConnectorContext) -> None:
-        super().__init__(config, context)
-        settings = read_config(FileSourceConfig.parse, config)
+    def __init__(self, settings: FileSourceConfig, context: ConnectorContext) -> None:
+        super().__init__(context)
         self.path = settings.path
         self.follow = settings.follow
         self.poll_interval = settings.poll_interval_seconds
@@ -189,9 +186,8 @@ class FileSource(Source):
 class FileSink(Sink):
     type_name = "file"
 
-    def __init__(self, config: Mapping[str, Any], context: ConnectorContext) -> None:
-        super().__init__(config, context)
-        settings = read_config(FileSinkConfig.parse, config)
+    def __init__(self, settings: FileSinkConfig, context: ConnectorContext) -> None:
+        super().__init__(context)
         self.path = settings.path
         self._limits = BatchLimits(settings.batch_size, settings.batch_flush_interval_seconds or None)
         self._fd: int | None = None

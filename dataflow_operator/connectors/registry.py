@@ -5,7 +5,6 @@ lives in a module of its own beside its connector."""
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
 from typing import Any, Protocol
 
 from ..pipeline.config_fields import Fields
@@ -65,11 +64,13 @@ def _load(target: str) -> Any:
     return getattr(importlib.import_module(module), attribute)
 
 
-def create_source(component: Mapping[str, Any], context: ConnectorContext) -> Source:
-    source: Source = _load(_SOURCES[component["type"]])(component["config"], context)
+def create_source(type_: str, config: object, context: ConnectorContext) -> Source:
+    """The source of ``type_``; ``config`` is an instance of that type's config class."""
+    source: Source = _load(_SOURCES[type_])(config, context)
     return source
 
 
-def create_sink(component: Mapping[str, Any], context: ConnectorContext) -> Sink:
-    sink: Sink = _load(_SINKS[component["type"]])(component["config"], context)
+def create_sink(type_: str, config: object, context: ConnectorContext) -> Sink:
+    """The sink of ``type_``; ``config`` is an instance of that type's config class."""
+    sink: Sink = _load(_SINKS[type_])(config, context)
     return sink

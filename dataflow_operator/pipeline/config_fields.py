@@ -7,7 +7,7 @@ what was expected, instead of raising, so one pass reports every problem in a ma
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -57,12 +57,6 @@ def type_name(value: Any) -> str:
     if isinstance(value, list):
         return "array"
     return type(value).__name__
-
-
-def read_config(parse: Callable[[Fields], _T], config: Mapping[str, Any]) -> _T:
-    """The typed form of a config that validation has accepted, for a connector to run with (where
-    it was not accepted, the declared defaults stand in for what is wrong)."""
-    return parse(Fields(config, "config", []))
 
 
 class Fields:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from .checkpoint import CheckpointStore
 from .message import Message
@@ -20,8 +20,8 @@ from .progress import ProgressTracker
 
 @dataclass(frozen=True, slots=True)
 class PipelineSettings:
-    """Spec-level settings that connectors need. Built from the spec by
-    ``processor.assembly.settings_from_spec``, which fills in the defaults of ``spec.model``."""
+    """Spec-level settings that connectors need, taken from the typed spec by
+    ``processor.assembly.settings_from_spec``."""
 
     channel_buffer_size: int
     ack_granularity: str
@@ -49,8 +49,7 @@ class ConnectorContext:
 class Source(ABC):
     type_name: ClassVar[str]
 
-    def __init__(self, config: Mapping[str, Any], context: ConnectorContext) -> None:
-        self.config = config
+    def __init__(self, context: ConnectorContext) -> None:
         self.context = context
 
     @abstractmethod
@@ -89,8 +88,7 @@ class WriteFailure:
 class Sink(ABC):
     type_name: ClassVar[str]
 
-    def __init__(self, config: Mapping[str, Any], context: ConnectorContext) -> None:
-        self.config = config
+    def __init__(self, context: ConnectorContext) -> None:
         self.context = context
 
     @abstractmethod

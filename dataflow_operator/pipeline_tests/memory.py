@@ -21,7 +21,7 @@ class MemorySource(Source):
 
     def __init__(self, messages: Sequence[tuple[bytes, Mapping[str, Any]]], timestamp: datetime | None,
                  context: ConnectorContext) -> None:
-        super().__init__({}, context)
+        super().__init__(context)
         self._messages = messages
         self._timestamp = timestamp
         self._lock = threading.Lock()
@@ -54,7 +54,7 @@ class MemorySink(Sink):
     type_name: ClassVar[str] = "memory"
 
     def __init__(self, context: ConnectorContext) -> None:
-        super().__init__({}, context)
+        super().__init__(context)
         self.written: list[Message] = []
         self._lock = threading.Lock()
 

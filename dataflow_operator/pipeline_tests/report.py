@@ -9,7 +9,7 @@ from typing import TextIO
 
 from ..pipeline.config_fields import FieldError, SpecError
 from ..processor.runtime import load_spec_file
-from ..spec import validate_spec, with_defaults
+from ..spec.validation import parse_spec
 from .cases import load_test_file
 from .runner import Outcome, run_case
 
@@ -48,13 +48,12 @@ def _run_file(path: Path) -> list[Outcome]:
     except SpecError as exc:
         raise SpecError([type(error)(f"{test_file.dataflow}#{error.path}", error.message)
                          for error in exc.errors]) from None
-    errors = validate_spec(spec)
-    if errors:
+    parsed, errors = parse_spec(spec)
+    if parsed is None:
         raise SpecError([type(error)(f"{test_file.dataflow}#{error.path}", error.message) for error in errors])
-    spec = with_defaults(spec)
     namespace = str(metadata.get("namespace") or "default")
     name = str(metadata.get("name") or test_file.dataflow.stem)
-    return [run_case(case, spec, namespace=namespace, name=name, now=test_file.now) for case in test_file.cases]
+    return [run_case(case, parsed, namespace=namespace, name=name, now=test_file.now) for case in test_file.cases]
 
 
 def describe_failure(outcome: Outcome) -> list[str]:

@@ -20,6 +20,7 @@ from ..pipeline.progress import ProgressTracker
 from ..processor.assembly import Factories, RunSettings, TransformerFactory, build_pipeline
 from ..processor.chain import Step
 from ..processor.engine import Services
+from ..spec.api import DataFlowSpec, SinkSpec, SourceSpec
 from ..transformers import registry as transformers
 from .cases import Case, ExpectedError, ExpectedMessage, Payload
 from .memory import MemorySink, MemorySource
@@ -43,19 +44,19 @@ class Outcome:
         return not self.problems and self.expected == self.actual
 
 
-def run_case(case: Case, spec: Mapping[str, Any], *, namespace: str, name: str, now: datetime | None) -> Outcome:
-    if case.errors is not None and not spec.get("errors"):
+def run_case(case: Case, spec: DataFlowSpec, *, namespace: str, name: str, now: datetime | None) -> Outcome:
+    if case.errors is not None and spec.errors is None:
         return Outcome(case.name, {}, {}, (f"{case.path}.output.errors: the DataFlow has no error sink "
                                             "(spec.errors) to receive these",))
     sinks: list[MemorySink] = []
     source_holder: list[MemorySource] = []
 
-    def make_source(_component: Mapping[str, Any], context: ConnectorContext) -> Source:
+    def make_source(_component: SourceSpec, context: ConnectorContext) -> Source:
         source = MemorySource([(m.payload.encoded(), m.metadata) for m in case.inputs], now, context)
         source_holder.append(source)
         return source
 
-    def make_sink(_component: Mapping[str, Any], context: ConnectorContext) -> Sink:
+    def make_sink(_component: SinkSpec, context: ConnectorContext) -> Sink:
         sink = MemorySink(context)
         sinks.append(sink)
         return sink

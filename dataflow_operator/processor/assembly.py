@@ -1,5 +1,5 @@
 """Building a pipeline from a spec, kept apart from running it (as Benthos' constructor builds the
-pipeline, then runs it): :func:`build_pipeline` turns a validated spec with defaults into a
+pipeline, then runs it): :func:`build_pipeline` turns a typed spec (``spec.validation.parse_spec``) into a
 :class:`~.engine.Pipeline` whose parts are all made.
 
 What assembly uses is passed in, never looked up in module state: :class:`Factories` make the
@@ -16,9 +16,8 @@ from typing import Any
 
 from ..connectors import registry as connectors
 from ..pipeline.connector import ConnectorContext, PipelineSettings, Sink, Source
+from ..spec.api import DataFlowSpec, SinkSpec, SourceSpec
 from ..spec.durations import parse_duration
-from ..spec.model import DEFAULT_ACK_POLICY, SPEC_DEFAULTS
-from ..spec.routes import ROUTER_TYPE, RouterSpec
 from ..transformers import registry as transformers
 from . import connector_names as names
 from .chain import Step, TransformChain
@@ -26,17 +25,25 @@ from .engine import Pipeline, PipelineParts, Services
 from .error_sink import ErrorSinkWriter
 from .routes import RouteChoice, RouteTable
 
-SourceFactory = Callable[[Mapping[str, Any], ConnectorContext], Source]
-SinkFactory = Callable[[Mapping[str, Any], ConnectorContext], Sink]
+SourceFactory = Callable[[SourceSpec, ConnectorContext], Source]
+SinkFactory = Callable[[SinkSpec, ConnectorContext], Sink]
 TransformerFactory = Callable[[str, Mapping[str, Any] | None, str | None], Step]
+
+
+def registry_source(component: SourceSpec, context: ConnectorContext) -> Source:
+    return connectors.create_source(component.type, component.config, context)
+
+
+def registry_sink(component: SinkSpec, context: ConnectorContext) -> Sink:
+    return connectors.create_sink(component.type, component.config, context)
 
 
 @dataclass(frozen=True, slots=True)
 class Factories:
-    """Make a connector from its ``{type, config}`` component, a transformer from its entry."""
+    """Make a connector from its typed component, a transformer from its entry."""
 
-    source: SourceFactory = connectors.create_source
-    sink: SinkFactory = connectors.create_sink
+    source: SourceFactory = registry_source
+    sink: SinkFactory = registry_sink
     transformer: TransformerFactory = transformers.build
 
 
@@ -56,25 +63,22 @@ class RunSettings:
     reset_checkpoint: bool = False
 
 
-def settings_from_spec(spec: Mapping[str, Any], reset: bool = False) -> PipelineSettings:
-    """The connectors' view of the spec-level settings; what the spec leaves out is ``SPEC_DEFAULTS``."""
-    def value(key: str) -> Any:
-        return spec.get(key, SPEC_DEFAULTS[key])
-
+def settings_from_spec(spec: DataFlowSpec, reset: bool = False) -> PipelineSettings:
+    """The connectors' view of the spec-level settings."""
     return PipelineSettings(
-        channel_buffer_size=int(value("channelBufferSize")),
-        ack_granularity=str(value("ackGranularity")),
-        checkpoint_persistence=bool(value("checkpointPersistence")),
-        checkpoint_sync_on_ack=bool(value("checkpointSyncOnAck")),
-        checkpoint_save_interval=parse_duration(str(value("checkpointSaveInterval"))),
+        channel_buffer_size=spec.channel_buffer_size,
+        ack_granularity=spec.ack_granularity,
+        checkpoint_persistence=spec.checkpoint_persistence,
+        checkpoint_sync_on_ack=spec.checkpoint_sync_on_ack,
+        checkpoint_save_interval=parse_duration(spec.checkpoint_save_interval),
         checkpoint_reset=reset,
     )
 
 
-def build_pipeline(spec: Mapping[str, Any], services: Services, factories: Factories = Factories(),
+def build_pipeline(spec: DataFlowSpec, services: Services, factories: Factories = Factories(),
                    settings: RunSettings = RunSettings()) -> Pipeline:
-    """Every part of the pipeline ``spec`` (validated, with defaults) describes, made and wired;
-    nothing is connected or started until :meth:`Pipeline.run`."""
+    """Every part of the pipeline ``spec`` describes, made and wired; nothing is connected or started
+    until :meth:`Pipeline.run`."""
     pipeline_settings = settings_from_spec(spec, settings.reset_checkpoint)
     metrics = services.metrics
 
@@ -85,27 +89,23 @@ def build_pipeline(spec: Mapping[str, Any], services: Services, factories: Facto
                                 metrics=connector_metrics, checkpoints=services.checkpoints,
                                 progress=services.progress, settings=pipeline_settings, stop=services.stop)
 
-    entries: list[Mapping[str, Any]] = list(spec.get("transformations") or [])
-    routers = {index: RouterSpec.from_entry(entry) for index, entry in enumerate(entries)
-               if entry["type"] == ROUTER_TYPE}
     steps: list[tuple[str, Step]] = [
-        (str(entry["type"]), RouteChoice(routers[index]) if index in routers
-         else factories.transformer(str(entry["type"]), entry.get("config"), entry.get("when")))
-        for index, entry in enumerate(entries)]
+        (entry.type, RouteChoice(entry.router) if entry.router is not None
+         else factories.transformer(entry.type, entry.config, entry.when))
+        for entry in spec.transformations]
     chain = TransformChain(steps, metrics)
-    table = RouteTable.of(routers.values())
-    source = factories.source(spec["source"], context(names.SOURCE, str(spec["source"]["type"])))
-    sink_type = str(spec["sink"]["type"])
-    main_sink = factories.sink(spec["sink"], context(names.MAIN_SINK, sink_type))
-    route_sinks = {label: factories.sink(sink, context(names.route_sink(index), str(sink["type"])))
+    table = RouteTable.of(entry.router for entry in spec.transformations if entry.router is not None)
+    source = factories.source(spec.source, context(names.SOURCE, spec.source.type))
+    sink_type = spec.sink.type
+    main_sink = factories.sink(spec.sink, context(names.MAIN_SINK, sink_type))
+    route_sinks = {label: factories.sink(sink, context(names.route_sink(index), sink.type))
                    for index, (label, sink) in enumerate(table.sinks.items())}
     error_sink = None
-    errors = spec.get("errors")
-    if errors:
-        error_type = str(errors["type"])
-        error_context = context(names.ERROR_SINK, error_type)
-        error_sink = ErrorSinkWriter(factories.sink(errors, error_context), sink_type=error_type,
-                                     ack_policy=str(errors.get("ackPolicy", DEFAULT_ACK_POLICY)),
+    errors = spec.errors
+    if errors is not None:
+        error_context = context(names.ERROR_SINK, errors.type)
+        error_sink = ErrorSinkWriter(factories.sink(errors, error_context), sink_type=errors.type,
+                                     ack_policy=errors.ack_policy,
                                      original_sink=sink_type, metrics=metrics,
                                      connector_metrics=error_context.metrics,
                                      retry_delays=settings.error_sink_retry_delays)

@@ -12,13 +12,12 @@ import time
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from prometheus_client.registry import Collector
 
 from ..observability.redaction import scrub
 from ..observability.terminal import StatusLine
-from ..spec.routes import ROUTER_TYPE, RouterSpec
+from ..spec.api import DataFlowSpec, SinkSpec
 from .connector_names import ERROR_SINK, MAIN_SINK, route_sink
 from .routes import RouteTable
 
@@ -66,23 +65,25 @@ def read_counts(metrics: Collector) -> Counts:
     return Counts(read, tuple(sinks))
 
 
-def destinations(spec: Mapping[str, Any]) -> dict[str, str]:
+def destinations(spec: DataFlowSpec) -> dict[str, str]:
     """Where each sink connector writes, by connector name (as the engine names them): a file's
     path, a topic, a table. Scrubbed: a name that came from a Secret is not shown."""
-    connectors = {MAIN_SINK: spec["sink"]}
-    table = RouteTable.of(RouterSpec.from_entry(entry) for entry in spec.get("transformations") or []
-                          if entry["type"] == ROUTER_TYPE)
+    connectors = {MAIN_SINK: spec.sink}
+    table = RouteTable.of(entry.router for entry in spec.transformations if entry.router is not None)
     connectors.update({route_sink(index): sink for index, sink in enumerate(table.sinks.values())})
-    if spec.get("errors"):
-        connectors[ERROR_SINK] = spec["errors"]
+    if spec.errors is not None:
+        connectors[ERROR_SINK] = spec.errors
     return {name: _destination(connector) for name, connector in connectors.items()}
 
 
-def _destination(connector: Mapping[str, Any]) -> str:
-    config = connector.get("config") or {}
-    kind = str(connector.get("type"))
-    key = {"file": "path", "kafka": "topic", "postgresql": "table"}.get(kind)
-    value = config.get(key) if key else None
+#: The config field (attribute and JSON key alike) that names where each sink type writes.
+_WHERE = {"file": "path", "kafka": "topic", "postgresql": "table"}
+
+
+def _destination(connector: SinkSpec) -> str:
+    kind = connector.type
+    key = _WHERE.get(kind)
+    value = getattr(connector.config, key, None) if key else None
     if not isinstance(value, str) or not value:
         return kind
     shown = "stdout" if kind == "file" and value == "-" else value
@@ -115,7 +116,7 @@ class LiveProgress:
     """Redraws the progress line every :data:`REFRESH_SECONDS` until :meth:`finish`, which draws
     the final counts, leaves them on screen and prints the summary below."""
 
-    def __init__(self, metrics: Collector, status: StatusLine, spec: Mapping[str, Any]) -> None:
+    def __init__(self, metrics: Collector, status: StatusLine, spec: DataFlowSpec) -> None:
         self.metrics = metrics
         self.status = status
         self.where = destinations(spec)

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from ..pipeline.message import Message
+from ..spec.api import SinkSpec
 from ..spec.routes import ROUTER_TYPE, RouterSpec
 from ..transformers.conditions import Condition
 from ..transformers.jsonvalues import MISSING, peek_doc
@@ -26,12 +26,12 @@ DEFAULT_ROUTE = "default"
 
 @dataclass(frozen=True, slots=True)
 class RouteTable:
-    #: Route label (condition text) → sink component, in the order the labels first appear.
-    sinks: Mapping[str, Mapping[str, Any]]
+    #: Route label (condition text) → sink, in the order the labels first appear.
+    sinks: Mapping[str, SinkSpec]
 
     @classmethod
     def of(cls, routers: Iterable[RouterSpec]) -> RouteTable:
-        sinks: dict[str, Mapping[str, Any]] = {}
+        sinks: dict[str, SinkSpec] = {}
         for router in routers:
             for route in router.routes:
                 sinks[route.condition] = route.sink

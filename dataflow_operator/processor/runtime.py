@@ -26,7 +26,7 @@ from ..pipeline.checkpoint import CheckpointStore, CorruptCheckpointError, FileC
 from ..pipeline.config_fields import FieldError, SpecError
 from ..pipeline.metrics import ProcessorMetrics
 from ..pipeline.progress import ProgressTracker
-from ..spec import spec_from_document, with_defaults
+from ..spec import spec_from_document
 from ..spec.api import DataFlowSpec
 from ..spec.manifest_loader import WHOLE_DOCUMENT, ManifestError, load_single_document, read_manifest
 from ..spec.metadata import validate_metadata
@@ -116,7 +116,6 @@ def run_processor(*, spec_path: str, namespace: str | None, name: str | None, me
         return 1
     namespace = namespace or str(metadata.get("namespace") or "default")
     name = name or str(metadata.get("name") or Path(spec_path).stem)
-    spec = with_defaults(raw_spec)
 
     registry = CollectorRegistry(auto_describe=False)
     metrics = ProcessorMetrics(namespace, name, enabled=metrics_enabled, registry=registry)
@@ -132,7 +131,7 @@ def run_processor(*, spec_path: str, namespace: str | None, name: str | None, me
     services = Services(namespace=namespace, name=name, metrics=metrics, checkpoints=checkpoints,
                         progress=progress, on_source_connected=None if token is None else
                         lambda: checkpoints.save(RESET_TOKEN_KEY, token))
-    pipeline = build_pipeline(spec, services, settings=RunSettings(
+    pipeline = build_pipeline(parsed, services, settings=RunSettings(
         reset_checkpoint=token is not None or reset_requested(parsed, metadata)))
     server = HttpServer(metrics_bind_address, registry=registry, probes={
         "/healthz": lambda: (True, "ok"),
@@ -147,7 +146,7 @@ def run_processor(*, spec_path: str, namespace: str | None, name: str | None, me
         pipeline.stop()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-    console = None if status_line is None else LiveProgress(metrics, status_line, spec).start()
+    console = None if status_line is None else LiveProgress(metrics, status_line, parsed).start()
     try:
         result: PipelineResult = pipeline.run()
     finally:

@@ -1,6 +1,6 @@
 """The DataFlow API: model, normalisation, defaults, validation with field paths, SecretRefs."""
 
-from .model import normalize, spec_from_document, with_defaults
+from .model import normalize, spec_from_document
 from .secrets import SecretRef, SecretResolutionError, find_secret_refs, resolve_secret_refs
 from .validation import validate_spec
 
@@ -12,5 +12,4 @@ __all__ = [
     "resolve_secret_refs",
     "spec_from_document",
     "validate_spec",
-    "with_defaults",
 ]

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 from ..connectors.registry import connector_types
 from ..pipeline.api_fields import api_field
-from .routes import entry_rules
+from .routes import RouterSpec, entry_rules
 
 ACK_POLICIES = ("afterWrite", "never", "afterMainSinkSuccess")
 ACK_GRANULARITIES = ("batch", "message")
@@ -84,6 +84,8 @@ class TransformationSpec:
                                           "settings are all optional.", default_factory=dict, free_form=True)
     when: str | None = api_field("Condition (the filter/router condition language); the transformation "
                                  "applies only to messages that match.", default=None)
+    #: A ``router`` entry's routes with their typed sinks, parsed with the spec.
+    router: RouterSpec | None = api_field(default=None, in_api=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""The DataFlow spec: loading, normalisation of both encodings, and defaults.
+"""The DataFlow spec: loading and normalisation of both encodings (defaults live in :mod:`.api`).
 
 Two encodings of a connector or transformation exist in the wild (connectors.md §1):
 ``{type: kafka, config: {...}}`` and ``{type: kafka, kafka: {...}}``. :func:`normalize` turns the
@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from types import MappingProxyType
 from typing import Any
 
 from ..contract import RESET_CHECKPOINT_ANNOTATION
-from ..pipeline.api_fields import api_fields, default_of, field_default, json_name
-from .api import DataFlowSpec, ErrorSinkSpec
+from .api import DataFlowSpec
 
 
 def normalize_component(component: Any) -> Any:
@@ -58,29 +56,6 @@ def normalize(spec: Mapping[str, Any]) -> dict[str, Any]:
     transformations = result.get("transformations")
     if isinstance(transformations, list):
         result["transformations"] = [_normalize_transformation(t) for t in transformations]
-    return result
-
-
-def _scalar_defaults() -> dict[str, Any]:
-    return {json_name(field): default for field in api_fields(DataFlowSpec)
-            if isinstance(default := default_of(field), (bool, int, str))}
-
-
-#: JSON name → default of every scalar spec field, read off :class:`~.api.DataFlowSpec`'s declarations.
-SPEC_DEFAULTS: Mapping[str, Any] = MappingProxyType(_scalar_defaults())
-DEFAULT_ACK_POLICY: str = field_default(ErrorSinkSpec, "ack_policy")
-
-
-def with_defaults(spec: Mapping[str, Any]) -> dict[str, Any]:
-    """The normalised spec with :data:`SPEC_DEFAULTS` filled in (connector defaults live with each
-    connector's config class)."""
-    result = normalize(spec)
-    for key, value in SPEC_DEFAULTS.items():
-        result.setdefault(key, value)
-    result.setdefault("transformations", [])
-    errors = result.get("errors")
-    if isinstance(errors, dict):
-        errors.setdefault("ackPolicy", DEFAULT_ACK_POLICY)
     return result
 
 

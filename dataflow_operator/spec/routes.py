@@ -1,4 +1,5 @@
-"""The ``router`` entries of ``spec.transformations``: parsed once into :class:`RouterSpec`.
+"""The ``router`` entries of ``spec.transformations``: parsed once, with the spec, into :class:`RouterSpec`
+(``TransformationSpec.router``).
 
 A router is written among the transformations (``type: router``) because where it stands decides
 which form of the message its conditions see, but it is not a transformer: it only chooses a route,
@@ -9,10 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..pipeline.config_fields import FieldError, Fields
 from ..transformers import registry, validation
+
+if TYPE_CHECKING:  # api.py imports this module for the transformation types
+    from .api import SinkSpec
 
 ROUTER_TYPE = "router"
 
@@ -20,7 +24,7 @@ ROUTER_TYPE = "router"
 @dataclass(frozen=True, slots=True)
 class RouteSpec:
     condition: str              # also the route's identity and its metrics label
-    sink: Mapping[str, Any]     # a sink component, ``{type, config}``, as ``spec.sink``
+    sink: SinkSpec              # typed as ``spec.sink``
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,14 +37,6 @@ class RouterSpec:
 
     routes: tuple[RouteSpec, ...]
     when: str | None = None
-
-    @classmethod
-    def from_entry(cls, entry: Mapping[str, Any]) -> RouterSpec:
-        """The router of one validated, normalised ``{type: router, config, when}`` entry."""
-        config = entry.get("config") or {}
-        routes = tuple(RouteSpec(str(route["condition"]), dict(route["sink"])) for route in config.get("routes") or ())
-        when = entry.get("when")
-        return cls(routes, when if isinstance(when, str) and when.strip() else None)
 
     @classmethod
     def validate_config(cls, config: Mapping[str, Any], path: str) -> list[FieldError]:

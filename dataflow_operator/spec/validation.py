@@ -33,7 +33,7 @@ from .api import (
 from .durations import parse_duration
 from .model import normalize, normalize_component
 from .quantities import quantity_problem
-from .routes import ROUTER_TYPE, entry_rules
+from .routes import ROUTER_TYPE, RouterSpec, RouteSpec, entry_rules
 from .timezones import zone_problem
 
 _Component = TypeVar("_Component", SourceSpec, SinkSpec)
@@ -197,16 +197,17 @@ def _transformations(value: Any, path: str, errors: list[FieldError]) -> tuple[T
             continue
         config = entry.get("config")
         errors.extend(transformers.validate(type_, config, entry_path, when=when, rules=entry_rules()))
-        if type_ == ROUTER_TYPE:
-            _check_route_sinks(config, f"{entry_path}.config", errors)
-        result.append(TransformationSpec(type_, dict(config) if isinstance(config, Mapping) else {}, when))
+        router = _router(config, when, f"{entry_path}.config", errors) if type_ == ROUTER_TYPE else None
+        result.append(TransformationSpec(type_, dict(config) if isinstance(config, Mapping) else {}, when, router))
     return tuple(result)
 
 
-def _check_route_sinks(config: Any, path: str, errors: list[FieldError]) -> None:
-    """A router's route sinks, checked as any sink (:class:`~.routes.RouterSpec` checks the rest)."""
+def _router(config: Any, when: str | None, path: str, errors: list[FieldError]) -> RouterSpec:
+    """A router with its route sinks checked and typed as any sink (:class:`~.routes.RouterSpec`
+    checks the rest of its config)."""
+    routes: list[RouteSpec] = []
     if not isinstance(config, Mapping) or not isinstance(config.get("routes"), list):
-        return
+        return RouterSpec(())
     for index, route in enumerate(config["routes"]):
         route_path = f"{path}.routes[{index}]"
         if not isinstance(route, Mapping):
@@ -214,7 +215,10 @@ def _check_route_sinks(config: Any, path: str, errors: list[FieldError]) -> None
         if "sink" not in route:
             errors.append(FieldError(f"{route_path}.sink", "required"))
             continue
-        _connector(SinkSpec, "sink", route["sink"], f"{route_path}.sink", errors)
+        sink = _connector(SinkSpec, "sink", route["sink"], f"{route_path}.sink", errors)
+        if sink is not None and isinstance(route.get("condition"), str):
+            routes.append(RouteSpec(route["condition"], sink))
+    return RouterSpec(tuple(routes), when if when is not None and when.strip() else None)
 
 
 def _duration(f: Fields, key: str) -> str | None:

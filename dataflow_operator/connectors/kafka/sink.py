@@ -19,6 +19,7 @@ from ..pem_files import PemFiles
 from .config import producer_properties, topic_of
 from .connection import ConnectionMonitor
 from .errors import KafkaClientError, from_exception
+from .settings import KafkaSinkConfig
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +34,9 @@ _FLUSH_SLICE = 0.5
 class KafkaSink(Sink):
     type_name: ClassVar[str] = "kafka"
 
-    def __init__(self, config: Mapping[str, Any], context: ConnectorContext) -> None:
-        super().__init__(config, context)
+    def __init__(self, config: KafkaSinkConfig, context: ConnectorContext) -> None:
+        super().__init__(context)
+        self.config = config
         self.topic = topic_of(config)
         self._pem_files = PemFiles()
         # Client-level trouble (a dropped broker connection) is counted apart from failed writes,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -27,6 +27,7 @@ from .connection import ConnectionMonitor
 from .errors import KafkaClientError, error_type_of, from_exception
 from .gate import ConsumerGate
 from .offsets import OffsetLedger, PartitionLedger
+from .settings import KafkaSourceConfig
 
 if TYPE_CHECKING:
     # A private module of the client's type stubs, absent from older releases (2.3): typing only.
@@ -46,8 +47,9 @@ PROGRESS_INTERVAL = 1.0
 class KafkaSource(Source):
     type_name: ClassVar[str] = "kafka"
 
-    def __init__(self, config: Mapping[str, Any], context: ConnectorContext) -> None:
-        super().__init__(config, context)
+    def __init__(self, config: KafkaSourceConfig, context: ConnectorContext) -> None:
+        super().__init__(context)
+        self.config = config
         self.topic = topic_of(config)
         self._pem_files = PemFiles()
         self._ledger = OffsetLedger()

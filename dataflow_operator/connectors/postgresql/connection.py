@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from typing import Any
 
 import psycopg
@@ -33,9 +32,9 @@ def describe_connection(dsn: str) -> str:
     return " ".join(f"{key}={parsed[key]}" for key in ("host", "port", "dbname") if parsed.get(key))
 
 
-def connection_string(config: Mapping[str, Any]) -> str:
-    dsn = config.get("connectionString")
-    if not isinstance(dsn, str) or not dsn.strip():
+def connection_string(dsn: str) -> str:
+    """``dsn``, refused when blank (a SecretRef the processor did not receive a value for)."""
+    if not dsn.strip():
         raise ClassifiedError("connectionString: required", "invalid_data")
     return dsn
 

@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
 import psycopg
 
-from ...pipeline.config_fields import read_config
 from ...pipeline.connector import BatchLimits, ConnectorContext, Sink, WriteFailure
 from ...pipeline.errors import ClassifiedError, EnvironmentalError, InvalidDataError
 from ...pipeline.message import Message
@@ -43,13 +42,12 @@ DEFAULT_CONFLICT_KEY = "id"  # REF's literal default when the table has no prima
 class PostgreSQLSink(Sink):
     type_name: ClassVar[str] = "postgresql"
 
-    def __init__(self, config: Mapping[str, Any], context: ConnectorContext,
+    def __init__(self, settings: PostgreSQLSinkConfig, context: ConnectorContext,
                  tuning: SinkTuning = PRODUCTION) -> None:
-        super().__init__(config, context)
+        super().__init__(context)
         self._tuning = tuning
-        settings = read_config(PostgreSQLSinkConfig.parse, config)
         self.settings = settings
-        self._dsn = connection_string(config)
+        self._dsn = connection_string(settings.connection_string)
         self._table_name = settings.table
         self._table = table_identifier(self._table_name)
         self._shape = PayloadShape(raw_mode=settings.raw_mode, flatten_metadata=settings.flatten_metadata_columns,

@@ -22,13 +22,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
 import psycopg
 
 from ...pipeline.checkpoint import Checkpointer
-from ...pipeline.config_fields import read_config
 from ...pipeline.connector import ConnectorContext, Source
 from ...pipeline.errors import ClassifiedError, classify
 from ...pipeline.message import Message
@@ -53,11 +52,10 @@ WINDOW_WARNING_ROWS = 100_000
 class PostgreSQLSource(Source):
     type_name: ClassVar[str] = "postgresql"
 
-    def __init__(self, config: Mapping[str, Any], context: ConnectorContext) -> None:
-        super().__init__(config, context)
-        settings = read_config(PostgreSQLSourceConfig.parse, config)
+    def __init__(self, settings: PostgreSQLSourceConfig, context: ConnectorContext) -> None:
+        super().__init__(context)
         self.settings = settings
-        self._dsn = connection_string(config)
+        self._dsn = connection_string(settings.connection_string)
         self._table_name = settings.table
         self._query_text = settings.query
         self._change_column = settings.tracking_column

@@ -4,22 +4,42 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from prometheus_client import CollectorRegistry
 
 from dataflow_operator.pipeline.checkpoint import CheckpointStore, MemoryCheckpointStore
+from dataflow_operator.pipeline.config_fields import FieldError, Fields, SpecError
 from dataflow_operator.pipeline.connector import ConnectorContext, PipelineSettings, Source
 from dataflow_operator.pipeline.message import Message
 from dataflow_operator.pipeline.metrics import ProcessorMetrics
 from dataflow_operator.pipeline.progress import ProgressTracker
 from dataflow_operator.processor.assembly import settings_from_spec
+from dataflow_operator.spec.validation import load_spec
+
+_Config = TypeVar("_Config")
+
+
+#: A spec that leaves every setting to its default.
+_DEFAULT_SPEC = load_spec({"source": {"type": "file", "config": {"path": "-"}},
+                           "sink": {"type": "file", "config": {"path": "-"}}})
 
 
 def pipeline_settings(**overrides: Any) -> PipelineSettings:
     """The settings of a spec that leaves every setting to its default, with ``overrides``."""
-    return dataclasses.replace(settings_from_spec({}), **overrides)
+    return dataclasses.replace(settings_from_spec(_DEFAULT_SPEC), **overrides)
+
+
+def typed_config(parse: Callable[[Fields], _Config], raw: Mapping[str, Any]) -> _Config:
+    """A connector's typed config read from ``raw`` as spec validation reads it; raises
+    :class:`SpecError` when ``raw`` is not valid (a test's config must be)."""
+    errors: list[FieldError] = []
+    config = parse(Fields(raw, "config", errors))
+    if errors:
+        raise SpecError(errors)
+    return config
 
 
 @dataclass

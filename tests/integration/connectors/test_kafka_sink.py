@@ -6,16 +6,17 @@ from typing import Any
 
 import pytest
 
+from dataflow_operator.connectors.kafka.settings import KafkaSinkConfig
 from dataflow_operator.connectors.kafka.sink import KafkaSink
 from dataflow_operator.pipeline.errors import ClassifiedError
 from dataflow_operator.pipeline.message import Message
 
-from .harness import Harness
+from .harness import Harness, typed_config
 from .kafka_helpers import consume_all
 
 
 def make_sink(kafka: Any, topic: str) -> KafkaSink:
-    sink = KafkaSink({"brokers": [kafka.bootstrap], "topic": topic}, Harness("kafka", "sink").context)
+    sink = KafkaSink(typed_config(KafkaSinkConfig.parse, {"brokers": [kafka.bootstrap], "topic": topic}), Harness("kafka", "sink").context)
     sink.connect()
     return sink
 

@@ -8,17 +8,18 @@ from typing import Any
 
 import pytest
 
+from dataflow_operator.connectors.kafka.settings import KafkaSourceConfig
 from dataflow_operator.connectors.kafka.source import KafkaSource
 from dataflow_operator.pipeline.progress import ProgressTracker
 from tests.processes import wait_for
 
-from .harness import Harness, SourceRunner, pipeline_settings
+from .harness import Harness, SourceRunner, pipeline_settings, typed_config
 from .kafka_helpers import committed, produce
 
 
 def make_source(kafka: Any, topic: str, group: str, **settings: Any) -> tuple[KafkaSource, Harness]:
     harness = Harness("kafka", "source", settings=pipeline_settings(**settings))
-    source = KafkaSource({"brokers": [kafka.bootstrap], "topic": topic, "consumerGroup": group},
+    source = KafkaSource(typed_config(KafkaSourceConfig.parse, {"brokers": [kafka.bootstrap], "topic": topic, "consumerGroup": group}),
                          harness.context)
     source.connect()
     return source, harness
@@ -147,7 +148,7 @@ def test_progress_is_bumped_while_assigned_on_an_idle_topic(kafka: Any, group: s
     progress.mark_ready()
     topic = kafka.new_topic()
     harness = Harness("kafka", "source", progress=progress)
-    source = KafkaSource({"brokers": [kafka.bootstrap], "topic": topic, "consumerGroup": group}, harness.context)
+    source = KafkaSource(typed_config(KafkaSourceConfig.parse, {"brokers": [kafka.bootstrap], "topic": topic, "consumerGroup": group}), harness.context)
     source.connect()
     runner = SourceRunner(source).start()
     try:

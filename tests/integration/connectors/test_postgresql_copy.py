@@ -20,12 +20,13 @@ from hypothesis import strategies as st
 
 from dataflow_operator.connectors.postgresql import PostgreSQLSink
 from dataflow_operator.connectors.postgresql import sink as sink_module
+from dataflow_operator.connectors.postgresql.settings import PostgreSQLSinkConfig
 from dataflow_operator.connectors.postgresql.tuning import SinkTuning
 from dataflow_operator.pipeline.connector import WriteFailure
 from dataflow_operator.pipeline.errors import ClassifiedError
 from dataflow_operator.pipeline.message import Message
 
-from .harness import Harness
+from .harness import Harness, typed_config
 
 COLUMNS = ("seq BIGINT PRIMARY KEY, txt TEXT, num NUMERIC, i INT, b BOOLEAN, j JSONB, js JSON, "
            "ts TIMESTAMPTZ, d DATE, u UUID, arr INT[], mood {schema}.mood, dom {schema}.positive, "
@@ -43,7 +44,7 @@ class Pair:
         self.sinks: dict[str, PostgreSQLSink] = {}
         for path, table in self.tables.items():
             db.execute(f"CREATE TABLE {table} ({columns})")
-            self.sinks[path] = PostgreSQLSink({"connectionString": dsn, "table": table},
+            self.sinks[path] = PostgreSQLSink(typed_config(PostgreSQLSinkConfig.parse, {"connectionString": dsn, "table": table}),
                                               Harness("postgresql", "sink").context, tunings[path])
             self.sinks[path].connect()
         self.copied: list[list[Message]] = []  # batches the COPY path wrote itself

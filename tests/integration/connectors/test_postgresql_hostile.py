@@ -18,11 +18,12 @@ import pytest
 
 from dataflow_operator.connectors.postgresql import PostgreSQLSink
 from dataflow_operator.connectors.postgresql.server_errors import MAX_MESSAGE_CHARS
+from dataflow_operator.connectors.postgresql.settings import PostgreSQLSinkConfig
 from dataflow_operator.connectors.postgresql.tuning import SinkTuning
 from dataflow_operator.pipeline.errors import ClassifiedError, is_environmental
 from dataflow_operator.pipeline.message import Message
 
-from .harness import Harness
+from .harness import Harness, typed_config
 from .postgresql_paths import COPY, PARAMETER, STAGE
 
 GOOD = 40
@@ -66,7 +67,7 @@ def path(request: pytest.FixtureRequest) -> str:
 
 def make_sink(dsn: str, table: str, path: str = "copy", tuning: SinkTuning | None = None,
               **config: Any) -> PostgreSQLSink:
-    sink = PostgreSQLSink({"connectionString": dsn, "table": table, "upsertMode": path == "upsert", **config},
+    sink = PostgreSQLSink(typed_config(PostgreSQLSinkConfig.parse, {"connectionString": dsn, "table": table, "upsertMode": path == "upsert", **config}),
                           Harness("postgresql", "sink").context, tuning or TUNINGS[path])
     sink.connect()
     return sink

@@ -12,12 +12,13 @@ import psycopg
 import pytest
 
 from dataflow_operator.connectors.postgresql import PostgreSQLSink
+from dataflow_operator.connectors.postgresql.settings import PostgreSQLSinkConfig
 from dataflow_operator.connectors.postgresql.tuning import SinkTuning
 from dataflow_operator.pipeline.connector import BatchLimits
 from dataflow_operator.pipeline.errors import ClassifiedError
 from dataflow_operator.pipeline.message import Message
 
-from .harness import Harness, pipeline_settings
+from .harness import Harness, pipeline_settings, typed_config
 from .postgresql_paths import COPY, PARAMETER, STAGE
 
 
@@ -30,7 +31,7 @@ def make_sink(dsn: str, table: str, **config: Any) -> tuple[PostgreSQLSink, Harn
     settings = config.pop("settings", pipeline_settings())
     tuning = config.pop("tuning", SinkTuning())
     harness = Harness("postgresql", "sink", settings=settings)
-    sink = PostgreSQLSink({"connectionString": dsn, "table": table, **config}, harness.context, tuning)
+    sink = PostgreSQLSink(typed_config(PostgreSQLSinkConfig.parse, {"connectionString": dsn, "table": table, **config}), harness.context, tuning)
     sink.connect()
     return sink, harness
 
@@ -233,7 +234,7 @@ def test_raw_mode_with_flattened_metadata_columns(dsn: str, db: psycopg.Connecti
 
 def test_unknown_table_is_a_connect_error(dsn: str, table: str) -> None:
     harness = Harness("postgresql", "sink")
-    sink = PostgreSQLSink({"connectionString": dsn, "table": table}, harness.context)
+    sink = PostgreSQLSink(typed_config(PostgreSQLSinkConfig.parse, {"connectionString": dsn, "table": table}), harness.context)
     with pytest.raises(ClassifiedError, match="does not exist"):
         sink.connect()
     sink.close()

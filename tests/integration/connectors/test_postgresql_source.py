@@ -14,12 +14,13 @@ import psycopg
 import pytest
 
 from dataflow_operator.connectors.postgresql import PostgreSQLSource
+from dataflow_operator.connectors.postgresql.settings import PostgreSQLSourceConfig
 from dataflow_operator.pipeline.checkpoint import CheckpointStore, CorruptCheckpointError, MemoryCheckpointStore
 from dataflow_operator.pipeline.errors import ClassifiedError
 from dataflow_operator.pipeline.message import Message
 from tests.processes import wait_for
 
-from .harness import Harness, SourceRunner, pipeline_settings
+from .harness import Harness, SourceRunner, pipeline_settings, typed_config
 
 
 @pytest.fixture
@@ -44,7 +45,7 @@ def make_source(dsn: str, table: str, store: CheckpointStore | None = None,
                 **config: Any) -> tuple[PostgreSQLSource, Harness]:
     settings = config.pop("settings", pipeline_settings(checkpoint_save_interval=0))
     harness = Harness("postgresql", "source", settings=settings, checkpoints=store or MemoryCheckpointStore())
-    source = PostgreSQLSource({"connectionString": dsn, "table": table, "pollInterval": 1, **config},
+    source = PostgreSQLSource(typed_config(PostgreSQLSourceConfig.parse, {"connectionString": dsn, "table": table, "pollInterval": 1, **config}),
                               harness.context)
     source.connect()
     return source, harness
@@ -200,7 +201,7 @@ def test_missing_tracking_column_is_a_connect_error(dsn: str, db: psycopg.Connec
     name = f"plain_{uuid.uuid4().hex[:8]}"
     db.execute(f"CREATE TABLE {name} (id INT)")
     harness = Harness("postgresql", "source")
-    source = PostgreSQLSource({"connectionString": dsn, "table": name}, harness.context)
+    source = PostgreSQLSource(typed_config(PostgreSQLSourceConfig.parse, {"connectionString": dsn, "table": name}), harness.context)
     with pytest.raises(ClassifiedError, match="updated_at"):
         source.connect()
 
@@ -401,8 +402,8 @@ def test_change_tracking_delay_reads_rows_that_commit_within_it(dsn: str, db: ps
 
 def test_change_tracking_delay_needs_a_time_column(dsn: str, db: psycopg.Connection[Any], table: str) -> None:
     harness = Harness("postgresql", "source")
-    source = PostgreSQLSource({"connectionString": dsn, "table": table, "changeTrackingColumn": "id",
-                               "changeTrackingDelay": 5}, harness.context)
+    source = PostgreSQLSource(typed_config(PostgreSQLSourceConfig.parse, {"connectionString": dsn, "table": table, "changeTrackingColumn": "id",
+                               "changeTrackingDelay": 5}), harness.context)
     with pytest.raises(ClassifiedError, match=r"changeTrackingDelay needs a date or timestamp changeTrackingColumn; "
                                               r"'id' of .* is int8"):
         source.connect()

@@ -14,8 +14,9 @@ from hypothesis import strategies as st
 
 from dataflow_operator.connectors.file import CHECKPOINT_KEY, FileSource
 from dataflow_operator.connectors.file_position import FINGERPRINT_BYTES, FileIdentity, FilePosition, parse_position
+from dataflow_operator.connectors.file_settings import FileSourceConfig
 from dataflow_operator.pipeline.checkpoint import CheckpointStore, CorruptCheckpointError, FileCheckpointStore
-from tests.integration.connectors.harness import Harness, pipeline_settings
+from tests.integration.connectors.harness import Harness, pipeline_settings, typed_config
 
 LOGGER = "dataflow_operator.connectors.file"
 
@@ -27,7 +28,7 @@ def lines(*ids: int) -> str:
 def read_all(path: Path, store: CheckpointStore, *, reset: bool = False) -> list[int]:
     """One run of the source over ``path`` to its end, every message acknowledged, positions saved."""
     harness = Harness("file", "source", checkpoints=store, settings=pipeline_settings(checkpoint_reset=reset))
-    source = FileSource({"path": str(path)}, harness.context)
+    source = FileSource(typed_config(FileSourceConfig.parse, {"path": str(path)}), harness.context)
     source.connect()
     try:
         ids = []
@@ -116,7 +117,7 @@ def test_a_file_that_started_small_is_told_apart_once_it_grew(tmp_path: Path, st
     path = tmp_path / "in.jsonl"
     path.write_text(lines(0))
     harness = Harness("file", "source", checkpoints=store)
-    source = FileSource({"path": str(path)}, harness.context)
+    source = FileSource(typed_config(FileSourceConfig.parse, {"path": str(path)}), harness.context)
     source.connect()
     with path.open("a") as handle:  # grows after connect, before the first read
         handle.write(lines(*range(1, 100)))
@@ -233,7 +234,7 @@ def test_any_stored_value_gives_a_line_start_or_the_clear_error(tmp_path: Path, 
     value = data.draw(_near_valid(identity))
     harness = Harness("file", "source")
     harness.checkpoints.save(CHECKPOINT_KEY, value)
-    source = FileSource({"path": str(path)}, harness.context)
+    source = FileSource(typed_config(FileSourceConfig.parse, {"path": str(path)}), harness.context)
     try:
         source.connect()
     except CorruptCheckpointError as exc:

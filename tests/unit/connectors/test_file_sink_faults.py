@@ -12,13 +12,14 @@ from typing import Any
 import pytest
 
 from dataflow_operator.connectors.file import FileSink
+from dataflow_operator.connectors.file_settings import FileSinkConfig
 from dataflow_operator.pipeline.errors import EnvironmentalError, is_environmental, is_retryable
 from dataflow_operator.pipeline.message import Message
-from tests.integration.connectors.harness import Harness
+from tests.integration.connectors.harness import Harness, typed_config
 
 
 def sink(path: str | Path) -> FileSink:
-    connector = FileSink({"path": str(path)}, Harness("file", "sink").context)
+    connector = FileSink(typed_config(FileSinkConfig.parse, {"path": str(path)}), Harness("file", "sink").context)
     connector.connect()
     return connector
 

@@ -11,12 +11,13 @@ import pytest
 from kubernetes import client
 
 from dataflow_operator.connectors.file import CHECKPOINT_KEY, FileSource
+from dataflow_operator.connectors.file_settings import FileSourceConfig
 from dataflow_operator.pipeline import checkpoint
 from dataflow_operator.pipeline.checkpoint import CorruptCheckpointError, FileCheckpointStore
 from dataflow_operator.pipeline.errors import EnvironmentalError, is_environmental
 from dataflow_operator.processor.configmap_checkpoint import ConfigMapCheckpointStore
 from dataflow_operator.spec.model import RESET_CHECKPOINT_ANNOTATION
-from tests.integration.connectors.harness import Harness, pipeline_settings
+from tests.integration.connectors.harness import Harness, pipeline_settings, typed_config
 
 
 def test_a_save_is_written_synced_renamed_and_its_directory_synced(tmp_path: Path,
@@ -88,7 +89,7 @@ def test_an_unreadable_configmap_entry_names_the_configmap_key_and_the_annotatio
     path = tmp_path / "in.jsonl"
     path.write_text('{"id": 1}\n')
     store = ConfigMapCheckpointStore(_ConfigMaps({CHECKPOINT_KEY: value}), "team-a", "orders")  # type: ignore[arg-type]
-    source = FileSource({"path": str(path)}, Harness("file", "source", checkpoints=store).context)
+    source = FileSource(typed_config(FileSourceConfig.parse, {"path": str(path)}), Harness("file", "source", checkpoints=store).context)
     with pytest.raises(CorruptCheckpointError) as caught:
         source.connect()
     source.close()
@@ -103,7 +104,7 @@ def test_reset_with_a_corrupt_file_store_starts_over(tmp_path: Path) -> None:
     path.write_text('{"id": 1}\n')
     (tmp_path / "cp.json").write_bytes(b"\x00\x00\x00")
     store = FileCheckpointStore(tmp_path / "cp.json")
-    source = FileSource({"path": str(path)},
+    source = FileSource(typed_config(FileSourceConfig.parse, {"path": str(path)}),
                         Harness("file", "source", checkpoints=store,
                                 settings=pipeline_settings(checkpoint_reset=True)).context)
     source.connect()

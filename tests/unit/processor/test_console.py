@@ -8,16 +8,18 @@ from dataflow_operator.observability.redaction import register_secrets
 from dataflow_operator.observability.terminal import StatusLine
 from dataflow_operator.pipeline.metrics import ProcessorMetrics
 from dataflow_operator.processor.console import LiveProgress, destinations, read_counts, summary_lines
+from dataflow_operator.spec.validation import load_spec
 
-SPEC = {
+SPEC = load_spec({
     "source": {"type": "file", "config": {"path": "in.jsonl"}},
     "transformations": [{"type": "router", "config": {"routes": [
         {"condition": "$.big == true", "sink": {"type": "kafka", "config": {"brokers": ["k:9092"], "topic": "big"}}},
-        {"condition": "$.pg == true", "sink": {"type": "postgresql", "config": {"table": "orders"}}},
+        {"condition": "$.pg == true", "sink": {"type": "postgresql", "config": {"connectionString": "host=db",
+                                                                              "table": "orders"}}},
     ]}}],
     "sink": {"type": "file", "config": {"path": "-"}},
     "errors": {"type": "file", "config": {"path": "out/errors.jsonl"}},
-}
+})
 
 
 def counted_metrics() -> ProcessorMetrics:

@@ -5,12 +5,14 @@ message to its route's sink — or the main sink — without the choice ever bec
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
 from prometheus_client import CollectorRegistry
 
+from dataflow_operator.connectors.kafka.settings import KafkaSinkConfig
 from dataflow_operator.pipeline.checkpoint import MemoryCheckpointStore
 from dataflow_operator.pipeline.connector import WriteFailure
 from dataflow_operator.pipeline.message import Message
@@ -19,8 +21,10 @@ from dataflow_operator.pipeline.progress import ProgressTracker
 from dataflow_operator.processor.assembly import Factories, build_pipeline
 from dataflow_operator.processor.engine import Services
 from dataflow_operator.processor.routes import RouteChoice, RouteTable
-from dataflow_operator.spec import validate_spec, with_defaults
-from dataflow_operator.spec.routes import RouterSpec
+from dataflow_operator.spec.api import SinkSpec, TransformationSpec
+from dataflow_operator.spec.routes import RouterSpec, RouteSpec
+from dataflow_operator.spec.validation import load_spec
+from tests.unit.transformers.helpers import router_of
 
 from .fakes import FakeSink, sinks_with
 
@@ -32,7 +36,7 @@ ROUTES = [{"condition": "$.level == 'error'", "sink": SINK},
 
 
 def choice(routes: list[dict[str, Any]], when: str | None = None) -> RouteChoice:
-    return RouteChoice(RouterSpec.from_entry({"type": "router", "config": {"routes": routes}, "when": when}))
+    return RouteChoice(router_of({"routes": routes}, when))
 
 
 ROUTER_CASES: list[tuple[str, dict[str, Any], str | None]] = [
@@ -75,14 +79,10 @@ def test_when_skips_the_router() -> None:
 
 
 def test_the_table_holds_every_route_of_every_router_in_order_the_last_sink_winning() -> None:
-    sink_a, sink_b, sink_c = ({"type": "kafka", "config": {"topic": name}} for name in "abc")
-    routers = [RouterSpec.from_entry(entry) for entry in (
-        {"type": "router", "config": {"routes": [{"condition": "$.x", "sink": sink_a},
-                                                 {"condition": "$.y", "sink": sink_b}]}},
-        {"type": "router", "config": {"routes": [{"condition": "$.z", "sink": sink_c},
-                                                 {"condition": "$.x", "sink": sink_c}]}},
-        {"type": "router", "config": None},
-    )]
+    sink_a, sink_b, sink_c = (SinkSpec("kafka", KafkaSinkConfig(("b:9092",), name)) for name in "abc")
+    routers = [RouterSpec((RouteSpec("$.x", sink_a), RouteSpec("$.y", sink_b))),
+               RouterSpec((RouteSpec("$.z", sink_c), RouteSpec("$.x", sink_c))),
+               RouterSpec(())]
     table = RouteTable.of(routers)
     assert list(table.sinks) == ["$.x", "$.y", "$.z"]
     assert table.sinks == {"$.x": sink_c, "$.y": sink_b, "$.z": sink_c}
@@ -93,18 +93,23 @@ def test_the_table_holds_every_route_of_every_router_in_order_the_last_sink_winn
 
 
 class MemorySink(FakeSink):
-    """Keeps what it is given, by the sink's ``config.name``."""
+    """Keeps what it is given, by its config: a name."""
 
     type_name = "memory"
     written: ClassVar[dict[str, list[Message]]] = {}
 
     def write(self, batch: list[Message]) -> list[WriteFailure]:
-        MemorySink.written.setdefault(str(self.config["name"]), []).extend(batch)
+        assert isinstance(self.config, str)
+        MemorySink.written.setdefault(self.config, []).extend(batch)
         return []
 
 
-def memory(name: str) -> dict[str, Any]:
-    return {"type": MemorySink.type_name, "config": {"name": name}}
+def to_memory(entry: TransformationSpec, name: str) -> TransformationSpec:
+    """A router entry of one route, whose sink is now a :class:`MemorySink` called ``name``."""
+    assert entry.router is not None
+    (route,) = entry.router.routes
+    sink = SinkSpec(MemorySink.type_name, name)
+    return replace(entry, router=replace(entry.router, routes=(replace(route, sink=sink),)))
 
 
 def test_the_engine_writes_each_message_to_its_routes_sink(tmp_path: Path) -> None:
@@ -125,15 +130,16 @@ def test_the_engine_writes_each_message_to_its_routes_sink(tmp_path: Path) -> No
             {"type": "select", "config": {"fields": ["id"]}},
         ],
     }
-    assert validate_spec(spec) == []
-    spec["transformations"][0]["config"]["routes"][0]["sink"] = memory("errors-route")
-    spec["transformations"][2]["config"]["routes"][0]["sink"] = memory("audit-route")
+    parsed = load_spec(spec)
+    first, cast, second, select = parsed.transformations
+    parsed = replace(parsed, transformations=(to_memory(first, "errors-route"), cast, to_memory(second, "audit-route"),
+                                              select))
     MemorySink.written = {}
     registry = CollectorRegistry()
     metrics = ProcessorMetrics("ns", "n", registry=registry)
     services = Services(namespace="ns", name="n", metrics=metrics, checkpoints=MemoryCheckpointStore(),
                         progress=ProgressTracker(0))
-    result = build_pipeline(with_defaults(spec), services, Factories(sink=sinks_with(MemorySink))).run()
+    result = build_pipeline(parsed, services, Factories(sink=sinks_with(MemorySink))).run()
     assert result.failure is None
     assert {name: [json.loads(m.data)["id"] for m in messages] for name, messages in MemorySink.written.items()} \
         == {"errors-route": [0], "audit-route": [4]}

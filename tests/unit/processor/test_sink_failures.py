@@ -4,6 +4,7 @@ stops the pipeline unacknowledged (its messages say nothing wrong and must not b
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -17,7 +18,8 @@ from dataflow_operator.pipeline.metrics import ProcessorMetrics
 from dataflow_operator.pipeline.progress import ProgressTracker
 from dataflow_operator.processor.assembly import Factories, RunSettings, build_pipeline
 from dataflow_operator.processor.engine import Pipeline, Services
-from dataflow_operator.spec import with_defaults
+from dataflow_operator.spec.api import SinkSpec
+from dataflow_operator.spec.validation import load_spec
 
 from .fakes import FakeSink, sinks_with
 
@@ -49,12 +51,12 @@ def pipeline(tmp_path: Path) -> Any:
     store = FileCheckpointStore(tmp_path / "cp.json")
 
     def make() -> Pipeline:
-        spec = with_defaults({
+        spec = replace(load_spec({
             "source": {"type": "file", "config": {"path": str(tmp_path / "in.jsonl")}},
-            "sink": {"type": "scripted", "config": {}},
+            "sink": {"type": "file", "config": {"path": "-"}},
             "errors": {"type": "file", "config": {"path": str(tmp_path / "errors.jsonl")}},
             "checkpointSaveInterval": "1us",
-        })
+        }), sink=SinkSpec(ScriptedSink.type_name, None))
         services = Services(namespace="ns", name="n", metrics=ProcessorMetrics("ns", "n"), checkpoints=store,
                             progress=ProgressTracker(0))
         return build_pipeline(spec, services, Factories(sink=sinks_with(ScriptedSink)), NO_WAITS)

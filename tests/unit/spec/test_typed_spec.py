@@ -10,10 +10,8 @@ import pytest
 from dataflow_operator.connectors.file_settings import FileSinkConfig, FileSourceConfig
 from dataflow_operator.connectors.kafka.settings import KafkaSasl, KafkaSourceConfig
 from dataflow_operator.connectors.postgresql.settings import PostgreSQLSinkConfig
-from dataflow_operator.pipeline.api_fields import field_default
 from dataflow_operator.pipeline.config_fields import SpecError
-from dataflow_operator.spec.api import DataFlowSpec, ErrorSinkSpec, Resources, default_resources
-from dataflow_operator.spec.model import with_defaults
+from dataflow_operator.spec.api import Resources, default_resources
 from dataflow_operator.spec.validation import load_spec, parse_spec
 
 
@@ -31,12 +29,6 @@ def test_defaults_come_from_the_field_declarations() -> None:
     assert spec.source.config == FileSourceConfig(path="in.jsonl", follow=False, poll_interval_seconds=0.2)
     assert spec.sink.config == FileSinkConfig(path="out.jsonl")  # the second encoding, normalised
     assert spec.transformations == () and spec.errors is None and spec.maintenance is None
-
-
-def test_with_defaults_fills_in_the_same_values() -> None:
-    filled = with_defaults({**minimal(), "errors": {"type": "file", "config": {"path": "e"}}})
-    assert filled["channelBufferSize"] == field_default(DataFlowSpec, "channel_buffer_size") == 100
-    assert filled["errors"]["ackPolicy"] == field_default(ErrorSinkSpec, "ack_policy") == "afterWrite"
 
 
 def test_connector_configs_are_typed_with_their_defaults() -> None:

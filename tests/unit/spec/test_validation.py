@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from dataflow_operator.spec import normalize, validate_spec, with_defaults
+from dataflow_operator.spec import normalize, validate_spec
+from dataflow_operator.spec.validation import load_spec
 
 KAFKA_SINK = {"brokers": ["127.0.0.1:9092"], "topic": "out"}
 KAFKA = {**KAFKA_SINK, "topic": "in", "consumerGroup": "g"}
@@ -63,15 +64,16 @@ def test_both_encodings_give_the_same_normalised_spec() -> None:
 
 
 def test_defaults_are_filled_in() -> None:
-    spec = with_defaults(good())
-    assert spec["replicas"] == 1
-    assert spec["channelBufferSize"] == 100
-    assert spec["checkpointPersistence"] is True
-    assert spec["checkpointSaveInterval"] == "30s"
-    assert spec["ackGranularity"] == "batch"
+    spec = load_spec(good())
+    assert spec.replicas == 1
+    assert spec.channel_buffer_size == 100
+    assert spec.checkpoint_persistence is True
+    assert spec.checkpoint_save_interval == "30s"
+    assert spec.ack_granularity == "batch"
     spec_without_policy = good()
     del spec_without_policy["errors"]["ackPolicy"]
-    assert with_defaults(spec_without_policy)["errors"]["ackPolicy"] == "afterWrite"
+    errors = load_spec(spec_without_policy).errors
+    assert errors is not None and errors.ack_policy == "afterWrite"
 
 
 def _set(path: str, value: Any) -> Any:

@@ -16,6 +16,7 @@ from dataflow_operator.pipeline.transformer import Transformer
 from dataflow_operator.processor.chain import Step
 from dataflow_operator.processor.routes import RouteChoice
 from dataflow_operator.spec.routes import ROUTER_TYPE, RouterSpec
+from dataflow_operator.spec.validation import load_spec
 from dataflow_operator.transformers import registry
 
 #: The row expects the very same message object back (passthrough).
@@ -41,8 +42,17 @@ def canonical(value: Any) -> str:
 def step(type_: str, config: dict[str, Any] | None) -> Step:
     """A chain step of any entry type: a transformer, or a router's route choice."""
     if type_ == ROUTER_TYPE:
-        return RouteChoice(RouterSpec.from_entry({"type": type_, "config": config}))
+        return RouteChoice(router_of(config))
     return registry.build(type_, config)
+
+
+def router_of(config: dict[str, Any] | None, when: str | None = None) -> RouterSpec:
+    """The router a spec with this one ``router`` entry is parsed into."""
+    entry = {"type": ROUTER_TYPE, "config": config, **({"when": when} if when is not None else {})}
+    file = {"type": "file", "config": {"path": "-"}}
+    router = load_spec({"source": file, "sink": file, "transformations": [entry]}).transformations[0].router
+    assert router is not None
+    return router
 
 
 def build(type_: str, config: dict[str, Any] | None, when: str | None = None) -> Transformer:
