@@ -12,13 +12,14 @@ import logging
 import socket
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from ..observability.redaction import scrub
 from ..pipeline.timetext import rfc3339_utc
+from .object_ref import ObjectRef
 
 log = logging.getLogger(__name__)
 
@@ -52,20 +53,11 @@ class _Seen:
     count: int
 
 
-def involved_object(obj: Mapping[str, Any]) -> dict[str, str]:
-    metadata = obj.get("metadata") or {}
-    return {"apiVersion": str(obj.get("apiVersion", "")), "kind": str(obj.get("kind", "")),
-            "name": str(metadata.get("name", "")), "namespace": str(metadata.get("namespace", "")),
-            "uid": str(metadata.get("uid", ""))}
-
-
-def event_key(obj: Mapping[str, Any], type_: str, reason: str, message: str) -> EventKey:
+def event_key(obj: ObjectRef, type_: str, reason: str, message: str) -> EventKey:
     """What makes two events "the same" for aggregation. The message is scrubbed of secret values
     here, the one point every Event's text passes (before truncation, which could cut a secret
     into a piece no longer recognised)."""
-    involved = involved_object(obj)
-    return EventKey(involved["namespace"], involved["kind"], involved["name"], involved["uid"], type_, reason,
-                    truncate(scrub(message)))
+    return EventKey(obj.namespace, obj.kind, obj.name, obj.uid, type_, reason, truncate(scrub(message)))
 
 
 def truncate(message: str) -> str:
@@ -81,13 +73,13 @@ class EventRecorder:
         self._seen: OrderedDict[EventKey, _Seen] = OrderedDict()
         self._lock = threading.Lock()
 
-    def normal(self, obj: Mapping[str, Any], reason: str, message: str) -> None:
+    def normal(self, obj: ObjectRef, reason: str, message: str) -> None:
         self.record(obj, NORMAL, reason, message)
 
-    def warning(self, obj: Mapping[str, Any], reason: str, message: str) -> None:
+    def warning(self, obj: ObjectRef, reason: str, message: str) -> None:
         self.record(obj, WARNING, reason, message)
 
-    def record(self, obj: Mapping[str, Any], type_: str, reason: str, message: str) -> None:
+    def record(self, obj: ObjectRef, type_: str, reason: str, message: str) -> None:
         key = event_key(obj, type_, reason, message)
         instant = self._clock()
         now = rfc3339_utc(instant)
@@ -104,7 +96,7 @@ class EventRecorder:
             self._sink.create_event(key.namespace, {
                 "apiVersion": "v1", "kind": "Event",
                 "metadata": {"name": name, "namespace": key.namespace},
-                "involvedObject": involved_object(obj),
+                "involvedObject": obj.involved_object(),
                 "type": type_, "reason": reason, "message": key.message, "count": 1,
                 "firstTimestamp": now, "lastTimestamp": now,
                 "source": {"component": COMPONENT},

@@ -49,6 +49,7 @@ from .kube import (
 )
 from .maintenance import MaintenanceState, evaluate
 from .metrics import OperatorMetrics
+from .object_ref import ObjectRef
 from .status import (
     DEPLOYMENT_FAILED,
     INVALID_SPEC,
@@ -153,7 +154,7 @@ class Reconciler:
         self.metrics.set_phase(namespace, name, outcome.phase)
         for failure in failures:
             self.metrics.reconcile_errors.labels(failure.stage).inc()
-            self.events.warning(dataflow, failure.reason, failure.message)
+            self.events.warning(ObjectRef.of(dataflow), failure.reason, failure.message)
             log.info("reconcile failed", extra={"key": key, "stage": failure.stage, "reason": failure.reason,
                                                 "detail": failure.message, "retry": failure.retry})
         if failures:
@@ -178,26 +179,27 @@ class Reconciler:
         state = evaluate(parsed.maintenance, now)
         reset = reset_requested(parsed, metadata)
         names = resources.Names.of(metadata["name"])
+        owner = ObjectRef.of(dataflow)
         token = reset_token(dataflow) if reset else current_reset_token(
             self.caches.deployments.get(f"{metadata['namespace']}/{names.deployment}"))
         resolved.pop("checkpointReset", None)
         document = resources.spec_json(resolved)
 
-        self._apply(dataflow, SECRET, resources.spec_secret(dataflow, document), stage="resources",
+        self._apply(owner, SECRET, resources.spec_secret(owner, document), stage="resources",
                     reason=SECRET_FAILED, event_reasons=("SecretCreated", "SecretUpdated"))
         if parsed.checkpoint_persistence:
-            self._apply(dataflow, CONFIG_MAP, resources.checkpoint_configmap(dataflow), stage="resources",
+            self._apply(owner, CONFIG_MAP, resources.checkpoint_configmap(owner), stage="resources",
                         reason=CONFIG_MAP_FAILED)
             for kind, build in ((SERVICE_ACCOUNT, resources.service_account), (ROLE, resources.role),
                                 (ROLE_BINDING, resources.role_binding)):
-                self._apply(dataflow, kind, build(dataflow), stage="resources", reason=RBAC_FAILED)
+                self._apply(owner, kind, build(owner), stage="resources", reason=RBAC_FAILED)
         try:
             desired = resources.deployment(
-                dataflow, parsed, document_hash=resources.spec_hash(document), settings=self.settings,
+                owner, parsed, document_hash=resources.spec_hash(document), settings=self.settings,
                 replicas=resources.desired_replicas(parsed, state is not None and state.paused), reset_token=token)
         except ValueError as exc:  # no processor image anywhere: only a spec or operator change helps
             raise StageFailedError("deployment", DEPLOYMENT_FAILED, str(exc), retry=False) from exc
-        live = self._apply(dataflow, DEPLOYMENT, desired, stage="deployment", reason=DEPLOYMENT_FAILED,
+        live = self._apply(owner, DEPLOYMENT, desired, stage="deployment", reason=DEPLOYMENT_FAILED,
                            event_reasons=("DeploymentCreated", "DeploymentUpdated"))
         if reset:
             self._clear_reset_request(dataflow, spec)
@@ -231,7 +233,7 @@ class Reconciler:
         register_secrets(secret_values(resolved))  # e.g. the password inside a resolved connectionString
         return resolved
 
-    def _apply(self, dataflow: Obj, kind: Kind, desired: Obj, *, stage: str, reason: str,
+    def _apply(self, dataflow: ObjectRef, kind: Kind, desired: Obj, *, stage: str, reason: str,
                event_reasons: tuple[str, str] | None = None) -> Obj:
         """Create or update one object unless the live one already matches; returns the live object."""
         metadata = desired["metadata"]

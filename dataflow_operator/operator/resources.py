@@ -36,6 +36,7 @@ from ..contract import (
     checkpoint_configmap_name,
 )
 from ..spec.api import DataFlowSpec
+from .object_ref import ObjectRef
 
 Manifest = dict[str, Any]
 
@@ -91,15 +92,13 @@ def selector_labels(name: str) -> dict[str, str]:
     return {APP_LABEL: PROCESSOR_APP, NAME_LABEL: name}
 
 
-def owner_reference(dataflow: Mapping[str, Any]) -> dict[str, Any]:
-    metadata = dataflow["metadata"]
-    return {"apiVersion": API_VERSION, "kind": KIND, "name": metadata["name"], "uid": metadata["uid"],
+def owner_reference(dataflow: ObjectRef) -> dict[str, Any]:
+    return {"apiVersion": API_VERSION, "kind": KIND, "name": dataflow.name, "uid": dataflow.uid,
             "controller": True, "blockOwnerDeletion": True}
 
 
-def _metadata(dataflow: Mapping[str, Any], name: str) -> dict[str, Any]:
-    metadata = dataflow["metadata"]
-    return {"name": name, "namespace": metadata["namespace"], "labels": labels(metadata["name"]),
+def _metadata(dataflow: ObjectRef, name: str) -> dict[str, Any]:
+    return {"name": name, "namespace": dataflow.namespace, "labels": labels(dataflow.name),
             "ownerReferences": [owner_reference(dataflow)]}
 
 
@@ -112,38 +111,38 @@ def spec_hash(document: bytes) -> str:
     return hashlib.sha256(document).hexdigest()
 
 
-def spec_secret(dataflow: Mapping[str, Any], document: bytes) -> Manifest:
+def spec_secret(dataflow: ObjectRef, document: bytes) -> Manifest:
     return {"apiVersion": "v1", "kind": "Secret",
-            "metadata": _metadata(dataflow, Names.of(dataflow["metadata"]["name"]).spec_secret),
+            "metadata": _metadata(dataflow, Names.of(dataflow.name).spec_secret),
             "type": "Opaque", "data": {SPEC_KEY: base64.b64encode(document).decode("ascii")}}
 
 
-def checkpoint_configmap(dataflow: Mapping[str, Any]) -> Manifest:
+def checkpoint_configmap(dataflow: ObjectRef) -> Manifest:
     """No ``data``: the processor owns the positions; the operator only makes sure the object exists."""
     return {"apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": _metadata(dataflow, Names.of(dataflow["metadata"]["name"]).checkpoint)}
+            "metadata": _metadata(dataflow, Names.of(dataflow.name).checkpoint)}
 
 
-def service_account(dataflow: Mapping[str, Any]) -> Manifest:
+def service_account(dataflow: ObjectRef) -> Manifest:
     return {"apiVersion": "v1", "kind": "ServiceAccount",
-            "metadata": _metadata(dataflow, Names.of(dataflow["metadata"]["name"]).processor)}
+            "metadata": _metadata(dataflow, Names.of(dataflow.name).processor)}
 
 
-def role(dataflow: Mapping[str, Any]) -> Manifest:
-    names = Names.of(dataflow["metadata"]["name"])
+def role(dataflow: ObjectRef) -> Manifest:
+    names = Names.of(dataflow.name)
     return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
             "metadata": _metadata(dataflow, names.processor),
             "rules": [{"apiGroups": [""], "resources": ["configmaps"], "resourceNames": [names.checkpoint],
                        "verbs": ["get", "update", "patch"]}]}
 
 
-def role_binding(dataflow: Mapping[str, Any]) -> Manifest:
-    names = Names.of(dataflow["metadata"]["name"])
+def role_binding(dataflow: ObjectRef) -> Manifest:
+    names = Names.of(dataflow.name)
     return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
             "metadata": _metadata(dataflow, names.processor),
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": names.processor},
             "subjects": [{"kind": "ServiceAccount", "name": names.processor,
-                          "namespace": dataflow["metadata"]["namespace"]}]}
+                          "namespace": dataflow.namespace}]}
 
 
 def processor_image(spec: DataFlowSpec, default_image: str) -> str:
@@ -170,12 +169,11 @@ def processor_env(settings: ProcessorSettings, reset_token: str | None) -> list[
     return env
 
 
-def deployment(dataflow: Mapping[str, Any], spec: DataFlowSpec, *, document_hash: str,
+def deployment(dataflow: ObjectRef, spec: DataFlowSpec, *, document_hash: str,
                settings: ProcessorSettings, replicas: int, reset_token: str | None = None) -> Manifest:
     """The processor Deployment. ``spec`` is the parsed DataFlow spec (pod fields are read from it),
     ``replicas`` already accounts for maintenance (0 while paused)."""
-    metadata = dataflow["metadata"]
-    name, namespace = metadata["name"], metadata["namespace"]
+    name, namespace = dataflow.name, dataflow.namespace
     names = Names.of(name)
     container: dict[str, Any] = {
         "name": CONTAINER,

@@ -9,12 +9,13 @@ from typing import Any
 
 from dataflow_operator.observability.redaction import SECRETS, register_secrets, scrub
 from dataflow_operator.operator.events import MAX_MESSAGE, EventRecorder
+from dataflow_operator.operator.object_ref import ObjectRef
 from dataflow_operator.operator.status import desired_status, failed
 from dataflow_operator.spec.secrets import secret_values
 
 PASSWORD = "s3cr3t-p@ss w0rd"
-DATAFLOW = {"apiVersion": "dataflow.dataflow.io/v1", "kind": "DataFlow",
-            "metadata": {"name": "orders", "namespace": "shop", "uid": "u-1"}}
+DATAFLOW = ObjectRef.of({"apiVersion": "dataflow.dataflow.io/v1", "kind": "DataFlow",
+                         "metadata": {"name": "orders", "namespace": "shop", "uid": "u-1"}})
 
 
 class Sink:

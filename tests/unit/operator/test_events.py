@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from dataflow_operator.operator.events import MAX_MESSAGE, EventRecorder, event_key
+from dataflow_operator.operator.object_ref import ObjectRef
 
-DATAFLOW = {"apiVersion": "dataflow.dataflow.io/v1", "kind": "DataFlow",
-            "metadata": {"name": "orders", "namespace": "shop", "uid": "u-1"}}
+DATAFLOW = ObjectRef.of({"apiVersion": "dataflow.dataflow.io/v1", "kind": "DataFlow",
+                         "metadata": {"name": "orders", "namespace": "shop", "uid": "u-1"}})
 
 
 class Sink:
@@ -46,7 +48,7 @@ def test_event_key_identity() -> None:
     assert key != event_key(DATAFLOW, "Warning", "InvalidSpec", "worse")
     assert key != event_key(DATAFLOW, "Normal", "InvalidSpec", "bad")
     assert key != event_key(DATAFLOW, "Warning", "SecretResolutionFailed", "bad")
-    other = {**DATAFLOW, "metadata": {**DATAFLOW["metadata"], "uid": "u-2"}}
+    other = replace(DATAFLOW, uid="u-2")
     assert key != event_key(other, "Warning", "InvalidSpec", "bad"), "a recreated DataFlow is another object"
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from dataflow_operator.operator import resources
+from dataflow_operator.operator.object_ref import ObjectRef
 from dataflow_operator.operator.resources import ProcessorSettings
 from dataflow_operator.spec.api import DataFlowSpec
 from dataflow_operator.spec.validation import load_spec
@@ -19,6 +20,7 @@ DATAFLOW: dict[str, Any] = {
     "spec": {"source": {"type": "kafka", "config": {"brokers": ["k:9092"], "topic": "t"}},
              "sink": {"type": "file", "config": {"path": "/out"}}},
 }
+DATAFLOW_REF = ObjectRef.of(DATAFLOW)
 LABELS = {"app": "dataflow-processor", "dataflow.dataflow.io/name": "orders",
           "app.kubernetes.io/instance": "orders", "app.kubernetes.io/managed-by": "dataflow-operator"}
 OWNER = [{"apiVersion": "dataflow.dataflow.io/v1", "kind": "DataFlow", "name": "orders", "uid": "1234-abcd",
@@ -34,7 +36,7 @@ def typed(**fields: Any) -> DataFlowSpec:
 
 def build(spec: dict[str, Any] | None = None, **overrides: Any) -> dict[str, Any]:
     arguments: dict[str, Any] = {"document_hash": "h" * 64, "settings": SETTINGS, "replicas": 1, **overrides}
-    return resources.deployment(DATAFLOW, load_spec(spec if spec is not None else DATAFLOW["spec"]), **arguments)
+    return resources.deployment(DATAFLOW_REF, load_spec(spec if spec is not None else DATAFLOW["spec"]), **arguments)
 
 
 def container(deployment: dict[str, Any]) -> dict[str, Any]:
@@ -59,7 +61,7 @@ def test_names() -> None:
 def test_spec_secret_holds_canonical_json_and_hash_follows_content() -> None:
     document = resources.spec_json({"b": 1, "a": {"y": "ü", "x": [1, 2]}})
     assert document == '{"a":{"x":[1,2],"y":"ü"},"b":1}'.encode()
-    secret = resources.spec_secret(DATAFLOW, document)
+    secret = resources.spec_secret(DATAFLOW_REF, document)
     assert secret == {
         "apiVersion": "v1", "kind": "Secret",
         "metadata": {"name": "df-orders-spec", "namespace": "shop", "labels": LABELS, "ownerReferences": OWNER},
@@ -72,19 +74,19 @@ def test_spec_secret_holds_canonical_json_and_hash_follows_content() -> None:
 
 
 def test_checkpoint_configmap_has_no_data() -> None:
-    assert resources.checkpoint_configmap(DATAFLOW) == {
+    assert resources.checkpoint_configmap(DATAFLOW_REF) == {
         "apiVersion": "v1", "kind": "ConfigMap",
         "metadata": {"name": "df-orders-checkpoint", "namespace": "shop", "labels": LABELS, "ownerReferences": OWNER}}
 
 
 def test_rbac_grants_only_the_checkpoint_configmap() -> None:
     metadata = {"name": "df-orders-processor", "namespace": "shop", "labels": LABELS, "ownerReferences": OWNER}
-    assert resources.service_account(DATAFLOW) == {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": metadata}
-    assert resources.role(DATAFLOW) == {
+    assert resources.service_account(DATAFLOW_REF) == {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": metadata}
+    assert resources.role(DATAFLOW_REF) == {
         "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": metadata,
         "rules": [{"apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["df-orders-checkpoint"],
                    "verbs": ["get", "update", "patch"]}]}
-    assert resources.role_binding(DATAFLOW) == {
+    assert resources.role_binding(DATAFLOW_REF) == {
         "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": metadata,
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "df-orders-processor"},
         "subjects": [{"kind": "ServiceAccount", "name": "df-orders-processor", "namespace": "shop"}]}
