@@ -23,8 +23,10 @@ class Transformer(ABC):
     #: The keys ``config`` may hold (unknown ones are errors; the reference page lists these).
     config_keys: ClassVar[tuple[str, ...]] = ()
 
+    @abstractmethod
     def __init__(self, config: Mapping[str, Any]) -> None:
-        self.config = config
+        """Each transformer reads ``config`` (accepted by :meth:`validate_config`) once, here, into
+        typed attributes; the raw mapping is not kept."""
 
     @classmethod
     @abstractmethod

@@ -53,7 +53,6 @@ class _KeyCase(Transformer):
     convert: Callable[[str], str]
 
     def __init__(self, config: Mapping[str, Any]) -> None:
-        super().__init__(config)
         self.deep = bool(config.get("deep", False))
         self._cache: dict[str, str] = {}
 

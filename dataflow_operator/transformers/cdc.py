@@ -27,7 +27,6 @@ class DebeziumUnwrapTransformer(Transformer):
     config_optional = True
 
     def __init__(self, config: Mapping[str, Any]) -> None:
-        super().__init__(config)
         self.infer_delete = bool(config.get("inferDeleteFromTombstone", False))
         self.source_in_metadata = bool(config.get("includeSourceInMetadata", False))
         self.add_operation = bool(config.get("addOperationFields", False))

@@ -136,7 +136,6 @@ class CastTransformer(Transformer):
     config_keys = ("spec",)
 
     def __init__(self, config: Mapping[str, Any]) -> None:
-        super().__init__(config)
         spec = config.get("spec") or {}
         self.entries = [(Path(str(path).strip()), str(type_)) for path, type_ in spec.items()]
         self.entries = [(path, type_) for path, type_ in self.entries if not path.empty]
@@ -270,7 +269,6 @@ class TimezoneTransformer(Transformer):
     config_keys = ("timezone", "fields", "sourceTimezone", "format")
 
     def __init__(self, config: Mapping[str, Any]) -> None:
-        super().__init__(config)
         self.paths = [path for path in (Path(str(item).strip()) for item in config.get("fields") or [])
                       if not path.empty]
         name = str(config.get("timezone") or "")

@@ -34,7 +34,6 @@ class TimestampTransformer(Transformer):
     clock: Callable[[], datetime] = staticmethod(_local_now)
 
     def __init__(self, config: Mapping[str, Any]) -> None:
-        super().__init__(config)
         self.path = Path((config.get("fieldName") or "").strip() or "created_at")
         self.format = formatter_for((config.get("format") or "").strip() or "RFC3339")
 
@@ -60,7 +59,6 @@ class FlattenTransformer(Transformer):
     config_keys = ("field",)
 
     def __init__(self, config: Mapping[str, Any]) -> None:
-        super().__init__(config)
         self.path = Path(str(config.get("field") or "").strip())
         # Non-object elements go under the configured field name; for a nested path that is the
         # whole normalised path text as one top-level key, as the reference does.
@@ -121,7 +119,6 @@ class FilterTransformer(Transformer):
     config_keys = ("condition",)
 
     def __init__(self, config: Mapping[str, Any]) -> None:
-        super().__init__(config)
         self.condition = Condition(str(config.get("condition") or ""))
 
     @classmethod
@@ -142,7 +139,6 @@ class MaskTransformer(Transformer):
     config_keys = ("fields", "maskChar", "keepLength")
 
     def __init__(self, config: Mapping[str, Any]) -> None:
-        super().__init__(config)
         self.paths = parse_paths([str(field) for field in config.get("fields") or []])
         self.mask = str(config.get("maskChar") or "") or "*"
         self.keep_length = bool(config.get("keepLength", False))
@@ -182,7 +178,6 @@ class _FieldListTransformer(Transformer):
     config_keys = ("fields",)
 
     def __init__(self, config: Mapping[str, Any]) -> None:
-        super().__init__(config)
         self.paths = parse_paths([str(field) for field in config.get("fields") or []])
 
     @classmethod

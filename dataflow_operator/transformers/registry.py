@@ -37,14 +37,13 @@ def register(cls: type[Transformer]) -> type[Transformer]:
 
 
 @functools.cache
-def _load_modules() -> None:
+def types() -> dict[str, type[Transformer]]:
+    """Every transformer type, in :data:`_MODULES` order whatever order their modules were first
+    imported in (the CRD's enum and the reference page list them in this order)."""
     for module in _MODULES:
         importlib.import_module(module)
-
-
-def types() -> dict[str, type[Transformer]]:
-    _load_modules()
-    return _TYPES
+    rank = {module: index for index, module in enumerate(_MODULES)}
+    return dict(sorted(_TYPES.items(), key=lambda item: rank[item[1].__module__]))
 
 
 class EntryRules(Protocol):
@@ -94,7 +93,6 @@ class ConditionalTransformer(Transformer):
     passes the message through unchanged when it does not (the step is skipped, not a drop)."""
 
     def __init__(self, inner: Transformer, when: str) -> None:
-        super().__init__(inner.config)
         self.inner = inner
         self.type_name = inner.type_name  # type: ignore[misc]  # per instance: the wrapped type
         self.when = conditions.Condition(when)

@@ -36,7 +36,6 @@ class ReplaceFieldTransformer(Transformer):
     config_keys = ("renames", "include", "exclude")
 
     def __init__(self, config: Mapping[str, Any]) -> None:
-        super().__init__(config)
         self.include = [Path(str(item).strip()) for item in config.get("include") or []]
         self.exclude = [Path(str(item).strip()) for item in config.get("exclude") or []]
         self.renames: list[tuple[Path, Path]] = []
@@ -97,7 +96,6 @@ class HeadersToPayloadTransformer(Transformer):
     config_keys = ("mappings",)
 
     def __init__(self, config: Mapping[str, Any]) -> None:
-        super().__init__(config)
         self.mappings: list[tuple[str, Path]] = []
         self.bad_mapping: str | None = None
         for mapping in config.get("mappings") or []:
@@ -142,7 +140,6 @@ class StructFlattenTransformer(Transformer):
     config_optional = True
 
     def __init__(self, config: Mapping[str, Any]) -> None:
-        super().__init__(config)
         self.delimiter = str(config.get("delimiter") or "").strip() or "."
 
     @classmethod
@@ -202,7 +199,6 @@ class ExtractFieldTransformer(Transformer):
     config_keys = ("field",)
 
     def __init__(self, config: Mapping[str, Any]) -> None:
-        super().__init__(config)
         self.path = Path(str(config.get("field") or "").strip())
 
     @classmethod
@@ -228,7 +224,6 @@ class HoistFieldTransformer(Transformer):
     config_keys = ("field",)
 
     def __init__(self, config: Mapping[str, Any]) -> None:
-        super().__init__(config)
         # The key is read like a one-segment path, exactly as extractField reads its field, so
         # hoistField(X) then extractField(X) gives the original back for every valid X.
         path = Path(str(config.get("field") or "").strip())
@@ -266,7 +261,6 @@ class InsertFieldTransformer(Transformer):
     clock: Callable[[], datetime] = staticmethod(_local_now)
 
     def __init__(self, config: Mapping[str, Any]) -> None:
-        super().__init__(config)
         fields = config.get("fields") or {}
         self.entries: list[tuple[Path, _Resolver]] = []
         self.error: str | None = None
