@@ -54,6 +54,7 @@ from .status import (
     DEPLOYMENT_FAILED,
     INVALID_SPEC,
     SECRET_RESOLUTION_FAILED,
+    DeploymentHealth,
     Outcome,
     desired_status,
     failed,
@@ -203,7 +204,7 @@ class Reconciler:
                            event_reasons=("DeploymentCreated", "DeploymentUpdated"))
         if reset:
             self._clear_reset_request(dataflow, spec)
-        return phase_from_deployment(live, state), state
+        return phase_from_deployment(DeploymentHealth.of(live), state), state
 
     def _resolve_secrets(self, spec: dict[str, Any], namespace: str) -> dict[str, Any]:
         def read_secret(secret_namespace: str, name: str, key: str) -> str:

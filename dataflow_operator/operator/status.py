@@ -41,24 +41,41 @@ def _condition(deployment_status: Mapping[str, Any], kind: str) -> Mapping[str, 
     return next((c for c in deployment_status.get("conditions") or [] if c.get("type") == kind), None)
 
 
-def phase_from_deployment(deployment: Mapping[str, Any] | None,
-                          maintenance: MaintenanceState | None) -> Outcome:
+@dataclass(frozen=True, slots=True)
+class DeploymentHealth:
+    """What the phase reads off a live Deployment's ``status``, taken from the API object by :meth:`of`."""
+
+    ready_replicas: int
+    #: The ReplicaFailure condition's message while that condition is True: no pods can be created.
+    replica_failure: str | None
+    #: The Progressing condition's message once its reason is ProgressDeadlineExceeded.
+    progress_deadline_exceeded: str | None
+
+    @classmethod
+    def of(cls, deployment: Mapping[str, Any]) -> DeploymentHealth:
+        status = deployment.get("status") or {}
+        failure = _condition(status, "ReplicaFailure")
+        progressing = _condition(status, "Progressing")
+        return cls(ready_replicas=int(status.get("readyReplicas") or 0),
+                   replica_failure=str(failure.get("message", ""))
+                   if failure is not None and failure.get("status") == "True" else None,
+                   progress_deadline_exceeded=str(progressing.get("message", ""))
+                   if progressing is not None and progressing.get("reason") == "ProgressDeadlineExceeded" else None)
+
+
+def phase_from_deployment(deployment: DeploymentHealth | None, maintenance: MaintenanceState | None) -> Outcome:
     """The phase once every object was applied without error."""
     if maintenance is not None and maintenance.paused:
         return Outcome(STOPPED, "Suspended" if maintenance.suspended else "MaintenanceWindow",
                        maintenance.message or "")
     if deployment is None:
         return Outcome(PENDING, "DeploymentNotFound", "Deployment not found")
-    status = deployment.get("status") or {}
-    if int(status.get("readyReplicas") or 0) > 0:
+    if deployment.ready_replicas > 0:
         return Outcome(RUNNING, "ProcessorRunning", "Processor pod is running")
-    replica_failure = _condition(status, "ReplicaFailure")
-    if replica_failure is not None and replica_failure.get("status") == "True":
-        return failed(DEPLOYMENT_FAILED,
-                      f"Deployment cannot create pods: {replica_failure.get('message', '')}")
-    progressing = _condition(status, "Progressing")
-    if progressing is not None and progressing.get("reason") == "ProgressDeadlineExceeded":
-        return failed(DEPLOYMENT_FAILED, f"Deployment is not progressing: {progressing.get('message', '')}")
+    if deployment.replica_failure is not None:
+        return failed(DEPLOYMENT_FAILED, f"Deployment cannot create pods: {deployment.replica_failure}")
+    if deployment.progress_deadline_exceeded is not None:
+        return failed(DEPLOYMENT_FAILED, f"Deployment is not progressing: {deployment.progress_deadline_exceeded}")
     return Outcome(PENDING, "ProcessorStarting", "Processor pod is starting")
 
 

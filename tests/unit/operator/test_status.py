@@ -13,6 +13,7 @@ from dataflow_operator.operator.status import (
     PENDING,
     RUNNING,
     STOPPED,
+    DeploymentHealth,
     Outcome,
     desired_status,
     failed,
@@ -28,8 +29,8 @@ SUSPENDED = MaintenanceState(in_window=False, suspended=True, next_boundary=None
 IDLE = MaintenanceState(in_window=False, suspended=False, next_boundary=LATER, next_start=LATER, last_start=None)
 
 
-def deployment(**status: Any) -> dict[str, Any]:
-    return {"spec": {"replicas": 1}, "status": status}
+def deployment(**status: Any) -> DeploymentHealth:
+    return DeploymentHealth.of({"spec": {"replicas": 1}, "status": status})
 
 
 @pytest.mark.parametrize(("live", "maintenance", "phase", "message"), [
@@ -41,7 +42,7 @@ def deployment(**status: Any) -> dict[str, Any]:
     (deployment(readyReplicas=1), WINDOW, STOPPED, "Processor paused for scheduled maintenance window"),
     (deployment(readyReplicas=1), SUSPENDED, STOPPED, "Processor suspended manually"),
 ])
-def test_phase_from_deployment(live: dict[str, Any] | None, maintenance: MaintenanceState | None, phase: str,
+def test_phase_from_deployment(live: DeploymentHealth | None, maintenance: MaintenanceState | None, phase: str,
                                message: str) -> None:
     outcome = phase_from_deployment(live, maintenance)
     assert (outcome.phase, outcome.message) == (phase, message)
@@ -60,7 +61,9 @@ def test_a_deployment_past_its_progress_deadline_is_an_error() -> None:
                                                "reason": "ProgressDeadlineExceeded", "message": "too slow"}])
     assert phase_from_deployment(live, None).phase == ERROR
     # Still serving from an older ReplicaSet: running wins.
-    assert phase_from_deployment({**live, "status": {**live["status"], "readyReplicas": 1}}, None).phase == RUNNING
+    still_serving = deployment(replicas=1, readyReplicas=1, conditions=[
+        {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded", "message": "too slow"}])
+    assert phase_from_deployment(still_serving, None).phase == RUNNING
 
 
 def test_desired_status_fields_and_conditions() -> None:
