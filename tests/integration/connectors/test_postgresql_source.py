@@ -364,7 +364,8 @@ def test_concurrent_writers_with_random_commit_delays_lose_nothing(dsn: str, db:
                                                                    table: str) -> None:
     writers, per_writer = 4, 200
     store = MemoryCheckpointStore()
-    source, _ = make_source(dsn, table, store, pollInterval=0.05)
+    # The shortest poll interval the API allows (whole seconds): many polls while the writers commit.
+    source, _ = make_source(dsn, table, store, pollInterval=1)
     runner = SourceRunner(source).start()
 
     def write(writer: int) -> None:
