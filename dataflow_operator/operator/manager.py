@@ -34,6 +34,7 @@ from .informer import INACTIVITY_TIMEOUT, ApiListWatch, Informer, Obj, object_ke
 from .kube import KubeClient
 from .leader import LEASE_DURATION, LEASE_NAME, RENEW_DEADLINE, RETRY_PERIOD, LeaderElector
 from .metrics import OperatorMetrics
+from .metrics_endpoint import operator_metrics_app
 from .reconciler import Caches, Reconciler, secret_references
 
 log = logging.getLogger(__name__)
@@ -172,9 +173,9 @@ class Manager:
                 renew_deadline=options.renew_deadline, retry_period=options.retry_period,
                 on_started_leading=self.controller.start, on_stopped_leading=self.controller.stop)
         self._wire_handlers()
+        # Not in the registry: /metrics writes the processors' families itself (metrics_endpoint.py).
         self.aggregator = ProcessorMetricsAggregator(pods=self._scrape_targets, is_leader=self.is_leader,
                                                      timeout=options.aggregation_timeout)
-        self.registry.register(self.aggregator)
         self._servers: list[HttpServer] = []
         self._stopped = threading.Event()
 
@@ -281,8 +282,8 @@ class Manager:
         """Serve, fill the caches, then lead or campaign. False if the caches did not sync in time."""
         options = self.options
         # One at a time, so that stop() closes the first when the second cannot bind.
-        self._servers.append(HttpServer(options.metrics_bind_address, registry=self.registry, probes={},
-                                        default_port=METRICS_PORT).start())
+        self._servers.append(HttpServer(options.metrics_bind_address, probes={}, default_port=METRICS_PORT,
+                                        metrics_app=operator_metrics_app(self.registry, self.aggregator)).start())
         self._servers.append(HttpServer(options.health_probe_bind_address, registry=None,
                                         default_port=HEALTH_PROBE_PORT,
                                         probes={"/healthz": self.healthy, "/readyz": self.synced}).start())
