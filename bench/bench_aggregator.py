@@ -19,7 +19,8 @@ start-up), serving /metrics with ``HttpServer`` exactly as ``dataflow-operator r
 Each round requests /metrics from both, one after the other, with Prometheus 3's headers (OpenMetrics
 preferred, ``Accept-Encoding: gzip``) and with the plain text format without gzip, and times the whole
 response to its last byte. Every response is checked: same processor sample count from both. Reported:
-medians per format, the operator's peak RSS, and naive/ours; the last line is the largest pod count's.
+medians per format, the operator's peak RSS and CPU seconds per request (what sizes its CPU limit),
+and naive/ours; the last line is the largest pod count's.
 """
 
 from __future__ import annotations
@@ -204,8 +205,8 @@ def targets(pods: int, port: int) -> list[PodTarget]:
 
 
 def run_operator(kind: str, pods: int, pod_port: int) -> None:
-    """Child mode: serve /metrics over ``pods`` fake pods until stdin closes; ``rss`` on stdin prints
-    the peak RSS in MiB."""
+    """Child mode: serve /metrics over ``pods`` fake pods until stdin closes; ``usage`` on stdin
+    prints the peak RSS in MiB and the CPU seconds used so far."""
     scraped = targets(pods, pod_port)
     registry = CollectorRegistry()
     if kind == "ours":
@@ -219,8 +220,9 @@ def run_operator(kind: str, pods: int, pod_port: int) -> None:
     server.start()
     print("ready", server.port, flush=True)
     for command in sys.stdin:
-        if command.strip() == "rss":
-            print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, flush=True)
+        if command.strip() == "usage":
+            usage = resource.getrusage(resource.RUSAGE_SELF)
+            print(usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime, flush=True)
     server.stop()
 
 
@@ -249,11 +251,13 @@ class Operator:
                       and not line.startswith(b"dataflow_aggregator_"))
         return seconds, samples
 
-    def peak_rss_mib(self) -> float:
+    def usage(self) -> tuple[float, float]:
+        """Peak RSS in MiB, and CPU seconds so far."""
         assert self.process.stdin is not None and self.process.stdout is not None
-        self.process.stdin.write("rss\n")
+        self.process.stdin.write("usage\n")
         self.process.stdin.flush()
-        return float(self.process.stdout.readline())
+        rss, cpu = self.process.stdout.readline().split()
+        return float(rss), float(cpu)
 
     def stop(self) -> None:
         assert self.process.stdin is not None
@@ -268,6 +272,8 @@ class Operator:
 class Result:
     seconds: dict[str, list[float]]
     samples: int = 0
+    peak_rss_mib: float = 0.0
+    cpu_per_request: float = 0.0
 
     def median(self, form: str) -> float:
         return statistics.median(self.seconds[form])
@@ -277,6 +283,7 @@ def measure(operators: dict[str, Operator], rounds: int) -> dict[str, Result]:
     results = {kind: Result({form: [] for form in FORMATS}) for kind in operators}
     for operator in operators.values():  # warm up: connections, caches
         operator.scrape(PROMETHEUS_3)
+    cpu_before = {kind: operator.usage()[1] for kind, operator in operators.items()}
     for _ in range(rounds):  # alternating, so both see the same machine load
         for form, headers in FORMATS.items():
             for kind, operator in operators.items():
@@ -285,6 +292,9 @@ def measure(operators: dict[str, Operator], rounds: int) -> dict[str, Result]:
                 assert results[kind].samples in (0, samples), (kind, form, samples)
                 results[kind].samples = samples
     assert results["ours"].samples == results["naive"].samples, {k: r.samples for k, r in results.items()}
+    for kind, operator in operators.items():
+        results[kind].peak_rss_mib, cpu = operator.usage()
+        results[kind].cpu_per_request = (cpu - cpu_before[kind]) / (rounds * len(FORMATS))
     return results
 
 
@@ -316,24 +326,24 @@ def main() -> None:
     last = ""
     try:
         assert server.stdout is not None and server.stdout.readline().strip() == "ready"
-        print(f"{'pods':>5} {'samples':>8} | {'ours om+gzip':>12} {'text':>7} {'peak RSS':>9} | "
+        print(f"{'pods':>5} {'samples':>8} | {'ours om+gzip':>12} {'text':>7} {'peak RSS':>9} {'CPU/req':>8} | "
               f"{'naive om+gzip':>13} {'text':>7} {'peak RSS':>9} | {'ratio om+gzip':>13} {'text':>6}")
         for count in counts:
             operators = {kind: Operator(kind, count, port) for kind in ("ours", "naive")}
             try:
                 results = measure(operators, options.rounds)
-                rss = {kind: operator.peak_rss_mib() for kind, operator in operators.items()}
             finally:
                 for operator in operators.values():
                     operator.stop()
             ours, naive = results["ours"], results["naive"]
             ratios = {form: naive.median(form) / ours.median(form) for form in FORMATS}
             print(f"{count:>5} {ours.samples:>8} | {ours.median('openmetrics+gzip'):>11.2f}s "
-                  f"{ours.median('text'):>6.2f}s {rss['ours']:>6.0f}MiB | {naive.median('openmetrics+gzip'):>12.2f}s "
-                  f"{naive.median('text'):>6.2f}s {rss['naive']:>6.0f}MiB | {ratios['openmetrics+gzip']:>12.1f}x "
-                  f"{ratios['text']:>5.1f}x", flush=True)
+                  f"{ours.median('text'):>6.2f}s {ours.peak_rss_mib:>6.0f}MiB {ours.cpu_per_request:>7.2f}s | "
+                  f"{naive.median('openmetrics+gzip'):>12.2f}s {naive.median('text'):>6.2f}s "
+                  f"{naive.peak_rss_mib:>6.0f}MiB | {ratios['openmetrics+gzip']:>12.1f}x {ratios['text']:>5.1f}x",
+                  flush=True)
             last = (f"aggregator pods={count} samples={ours.samples} "
-                    f"http_seconds={ours.median('openmetrics+gzip'):.2f} peak_rss_mib={rss['ours']:.0f} "
+                    f"http_seconds={ours.median('openmetrics+gzip'):.2f} peak_rss_mib={ours.peak_rss_mib:.0f} "
                     f"naive_ratio={ratios['openmetrics+gzip']:.1f}")
     finally:
         server.terminate()
