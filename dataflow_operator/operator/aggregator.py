@@ -93,7 +93,7 @@ class ProcessorMetricsAggregator:
         self.budget_bytes = budget_bytes
         self._pods = pods
         self._is_leader = is_leader
-        self._fetcher = MetricsFetcher(workers=workers, max_bytes=max_bytes)
+        self._fetcher = MetricsFetcher(max_bytes=max_bytes)
         # Created once and reused: a pool per scrape would start threads on every /metrics request.
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="metrics-aggregator")
         self._slot = threading.Lock()  # one scrape at a time: each may hold a whole budget
@@ -181,13 +181,14 @@ class ProcessorMetricsAggregator:
             else:
                 self._count_error(target, reason)
         self._forget_errors_of_gone_pods(targets)
+        self._fetcher.retain(targets)
         self._pods_scraped.set(len(scraped))
         self._duration.observe(time.monotonic() - started)
         return scraped
 
     def _scrape_pod(self, target: PodTarget, deadline: float, budget: ScrapeBudget,
                     read: Callable[[PodTarget, Body, ScrapeBudget], PodResult]) -> PodResult:
-        body = self._fetcher.fetch(target.url, deadline, budget)
+        body = self._fetcher.fetch(target, deadline, budget)
         try:
             return read(target, body, budget)
         except ExpositionError as error:

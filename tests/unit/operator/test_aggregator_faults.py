@@ -361,3 +361,30 @@ def test_scrapes_take_turns_so_two_never_hold_a_budget_each(pods: Pods) -> None:
         assert time.monotonic() - started < TIMEOUT + SLACK
     finally:
         aggregator.close()
+
+
+def test_a_pod_that_keeps_connections_alive_is_scraped_over_one_connection(pods: Pods) -> None:
+    body = gzip.compress(generate_latest(processor_registry("kept")))
+    connections: list[Any] = []
+
+    class KeepAlive(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def setup(self) -> None:
+            super().setup()
+            connections.append(self.client_address)
+
+        def do_GET(self) -> None:
+            send(self, 200, body, {"Content-Type": "text/plain; version=0.0.4", "Content-Encoding": "gzip"})
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    target = pods._serve(KeepAlive, "kept")
+    aggregator = aggregator_for([target])
+    try:
+        scrapes = [Scrape(aggregator) for _ in range(3)]
+    finally:
+        aggregator.close()
+    assert [scrape.pods_with_series() for scrape in scrapes] == [{"kept"}] * 3
+    assert len(connections) == 1
