@@ -205,7 +205,7 @@ def deferred_saves() -> Iterator[None]:
     finally:
         _scope.pending = None
         for checkpointer in pending:
-            checkpointer.sync_if_due()
+            checkpointer.flush_if_due()
 
 
 class Checkpointer:
@@ -240,14 +240,11 @@ class Checkpointer:
             if scope is not None:
                 scope.add(self)
             else:
-                self.sync_if_due()
-
-    def sync_if_due(self) -> None:
-        """``checkpointSyncOnAck``: save now, coalesced to at most once per ``save_interval``."""
-        if time.monotonic() - self._last_saved_at >= self.save_interval:
-            self.flush()
+                self.flush_if_due()
 
     def flush_if_due(self) -> None:
+        """Save now if ``save_interval`` has passed since the last save (``checkpointSyncOnAck``
+        saves this way on every ack, so still at most once per interval)."""
         if time.monotonic() - self._last_saved_at >= self.save_interval:
             self.flush()
 

@@ -122,7 +122,7 @@ class Pipeline:
                                               original_sink=self.sink_type, metrics=metrics,
                                               connector_metrics=context.metrics)
         self._reader_stage = metrics.stage_duration("read")
-        self._received = metrics.child("dataflow_messages_received_total", self.source_type)
+        self._received = metrics.messages_received.labels(self.source_type)
         self._input_size = metrics.message_size("input")
         self._source_context_metrics = self.source.context.metrics
 
