@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import gzip
 from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 import requests
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import Metric
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.openmetrics import parser as om_parser
 from prometheus_client.parser import text_string_to_metric_families
@@ -49,20 +49,12 @@ class Operator:
             metrics = [metric for metric in metrics if any(s.name in names for s in metric.samples)]
             for metric in metrics:
                 metric.samples = [s for s in metric.samples if s.name in names]
-        output: bytes = encoder(_Metrics(metrics))
+        output: bytes = encoder(SimpleNamespace(collect=lambda: metrics))
         return output.decode()
 
     def close(self) -> None:
         self.server.stop()
         self.aggregator.close()
-
-
-class _Metrics:
-    def __init__(self, metrics: list[Metric]) -> None:
-        self.metrics = metrics
-
-    def collect(self) -> list[Metric]:
-        return self.metrics
 
 
 @pytest.fixture
