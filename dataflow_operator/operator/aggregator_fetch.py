@@ -62,10 +62,6 @@ class ScrapeBudget:
         self._held = 0
         self._lock = threading.Lock()
 
-    @property
-    def held(self) -> int:
-        return self._held
-
     def take(self, size: int) -> bool:
         with self._lock:
             if self._held + size > self.limit:
@@ -80,8 +76,9 @@ class ScrapeBudget:
 
 class MetricsFetcher:
     """Fetches pod bodies over keep-alive HTTP/1.1 connections of the standard library's http.client,
-    one kept per pod between scrapes. Not requests: its hooks, cookies and adapters cost about half a
-    millisecond of Python per request, a third of a whole scrape's CPU at 1 000 pods."""
+    one kept per pod between scrapes (and no proxy from the environment: one meant for the API server
+    must not route pod-IP scrapes). Not requests: its hooks, cookies and adapters cost about 0.8 ms of
+    CPU per pod, a third of a whole 1 000-pod scrape (measured: 2.4 against 1.6 CPU-seconds)."""
 
     def __init__(self, *, max_bytes: int) -> None:
         self.max_bytes = max_bytes
