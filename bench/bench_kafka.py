@@ -127,8 +127,8 @@ def json_loop(bootstrap: str, source: str, target: str, stop: threading.Event) -
             for record in consumer.consume(500, 0.1):
                 if record.error() is not None:
                     continue
-                doc = json.loads(record.value())
-                if doc.get("status") == "test":
+                doc = json.loads(record.value() or b"null")
+                if doc["status"] == "test":
                     continue
                 doc[TIMESTAMP_FIELD] = rfc3339_now()
                 doc.pop("debug", None)
@@ -158,7 +158,11 @@ class ProcessorRun:
         self.metrics = ProcessorMetrics("bench", "kafka")
         pipeline = Pipeline(with_defaults(spec), namespace="bench", name="kafka", metrics=self.metrics,
                             checkpoints=MemoryCheckpointStore(), progress=ProgressTracker(0))
-        threading.Thread(target=lambda: (stop.wait(), pipeline.stop()), daemon=True).start()
+        def stop_when_told() -> None:
+            stop.wait()
+            pipeline.stop()
+
+        threading.Thread(target=stop_when_told, daemon=True).start()
         result = pipeline.run()
         assert result.failure is None, result.failure
 

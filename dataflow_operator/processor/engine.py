@@ -25,7 +25,7 @@ from ..connectors.base import ConnectorContext, PipelineSettings, Sink, Source
 from ..spec.durations import parse_duration
 from ..transformers import registry as transformers
 from .chain import TransformChain, TransformFailure
-from .checkpoint import CheckpointStore
+from .checkpoint import CheckpointStore, deferred_saves
 from .error_sink import ErrorSinkWriter, Failure
 from .errors import classify
 from .health import ProgressTracker
@@ -287,6 +287,7 @@ class Pipeline:
     def _transform(self, messages: list[Message]) -> None:
         chain, routes, main = self.chain, self.routes, self.main_route
         failures: list[TransformFailure] = []
+        dropped: list[Message] = []
         delta_active = 0
         succeeded = 0
         durations = []
@@ -298,8 +299,8 @@ class Pipeline:
             derived = len(outputs) + len(failed)
             delta_active += derived - 1
             if derived == 0:
-                succeeded += 1  # filtered out: handled, acknowledged at once
-                message.acknowledge()
+                succeeded += 1  # filtered out: handled, acknowledged with the chunk
+                dropped.append(message)
                 continue
             if derived == 1:
                 (outputs[0] if outputs else failed[0].message).ack = message.ack
@@ -324,6 +325,10 @@ class Pipeline:
             if route.pending:
                 batch, route.pending = route.pending, []
                 route.queue.put(batch)
+        if dropped:
+            with deferred_saves():  # one checkpoint save, or one Kafka commit, for the chunk
+                for message in dropped:
+                    message.acknowledge()
         if failures:
             self._handle_transform_failures(failures)
 
@@ -337,9 +342,10 @@ class Pipeline:
             # Documented choice (docs/delivery.md): a message no transformation can take would fail
             # the same way after every restart, so without an error sink it is logged and
             # acknowledged rather than blocking the source position forever.
-            for failure in handled:
-                log.error("message dropped after a transformation error (no error sink configured)",
-                          extra={"message_id": failure.message.describe(), "stage": failure.stage,
-                                 "error": str(failure.error)})
-                failure.message.acknowledge()
+            with deferred_saves():
+                for failure in handled:
+                    log.error("message dropped after a transformation error (no error sink configured)",
+                              extra={"message_id": failure.message.describe(), "stage": failure.stage,
+                                     "error": str(failure.error)})
+                    failure.message.acknowledge()
         self.metrics.active_messages.dec(len(failures))
