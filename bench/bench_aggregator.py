@@ -47,7 +47,7 @@ from prometheus_client.samples import Sample
 from requests.adapters import HTTPAdapter
 
 from dataflow_operator.operator.aggregator import PodTarget, ProcessorMetricsAggregator
-from dataflow_operator.processor.metrics import ProcessorMetrics
+from dataflow_operator.pipeline.metrics import ProcessorMetrics
 
 DATAFLOWS = 10  # distinct bodies: pods of the same DataFlow serve the same label values
 WORKERS = 32

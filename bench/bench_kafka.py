@@ -46,10 +46,10 @@ from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests.peers helpers
 
-from dataflow_operator.processor.checkpoint import MemoryCheckpointStore
+from dataflow_operator.pipeline.checkpoint import MemoryCheckpointStore
+from dataflow_operator.pipeline.metrics import ProcessorMetrics
+from dataflow_operator.pipeline.progress import ProgressTracker
 from dataflow_operator.processor.engine import Pipeline
-from dataflow_operator.processor.health import ProgressTracker
-from dataflow_operator.processor.metrics import ProcessorMetrics
 from dataflow_operator.spec import validate_spec, with_defaults
 from tests.peers import paths, provision
 from tests.peers.kafka import KafkaBroker

@@ -34,14 +34,14 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests.peers helpers
 
-from dataflow_operator.connectors.base import ConnectorContext
 from dataflow_operator.connectors.postgresql import PostgreSQLSink, batch_writer
 from dataflow_operator.connectors.postgresql import sink as sink_module
 from dataflow_operator.connectors.postgresql.payloads import decode_payload
-from dataflow_operator.processor.checkpoint import MemoryCheckpointStore
-from dataflow_operator.processor.health import ProgressTracker
-from dataflow_operator.processor.message import Message
-from dataflow_operator.processor.metrics import ProcessorMetrics
+from dataflow_operator.pipeline.checkpoint import MemoryCheckpointStore
+from dataflow_operator.pipeline.connector import ConnectorContext
+from dataflow_operator.pipeline.message import Message
+from dataflow_operator.pipeline.metrics import ProcessorMetrics
+from dataflow_operator.pipeline.progress import ProgressTracker
 from tests.peers import provision
 from tests.peers.postgres import PostgresServer
 

@@ -16,10 +16,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from dataflow_operator.processor.checkpoint import MemoryCheckpointStore
+from dataflow_operator.pipeline.checkpoint import MemoryCheckpointStore
+from dataflow_operator.pipeline.metrics import ProcessorMetrics
+from dataflow_operator.pipeline.progress import ProgressTracker
 from dataflow_operator.processor.engine import Pipeline
-from dataflow_operator.processor.health import ProgressTracker
-from dataflow_operator.processor.metrics import ProcessorMetrics
 from dataflow_operator.spec import validate_spec, with_defaults
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from dataflow_operator.processor.message import Message
+from dataflow_operator.pipeline.message import Message
 from dataflow_operator.transformers import registry
 from dataflow_operator.transformers.jsonvalues import decode, encode
 

@@ -6,6 +6,8 @@ import sys
 
 import click
 
+from .contract import HEALTH_PROBE_PORT, METRICS_PORT, SPEC_PATH
+
 
 @click.group()
 @click.version_option(package_name="dataflow-operator")
@@ -25,11 +27,11 @@ def validate(files: tuple[str, ...], strict: bool) -> None:
 
 
 @main.command()
-@click.option("--spec-path", default="/etc/dataflow/spec.json", show_default=True,
+@click.option("--spec-path", default=SPEC_PATH, show_default=True,
               help="The spec (JSON or YAML; a bare spec or a whole DataFlow manifest).")
 @click.option("--namespace", default=None, help="DataFlow namespace (metrics labels); default from the manifest.")
 @click.option("--name", default=None, help="DataFlow name (metrics labels); default from the manifest.")
-@click.option("--metrics-bind-address", default=":9090", show_default=True, help="/metrics and probes.")
+@click.option("--metrics-bind-address", default=f":{METRICS_PORT}", show_default=True, help="/metrics and probes.")
 @click.option("--checkpoint-dir", default=None,
               help="Keep checkpoints in files here (default: the ConfigMap in a cluster, "
                    "./.dataflow-checkpoints elsewhere).")
@@ -54,8 +56,8 @@ def processor(spec_path: str, namespace: str | None, name: str | None, metrics_b
               help="Run workers only while holding the Lease (true/false).")
 @click.option("--leader-election-namespace", default=None,
               help="Namespace of the Lease (default: $OPERATOR_NAMESPACE).")
-@click.option("--metrics-bind-address", default=":9090", show_default=True)
-@click.option("--health-probe-bind-address", default=":9091", show_default=True)
+@click.option("--metrics-bind-address", default=f":{METRICS_PORT}", show_default=True)
+@click.option("--health-probe-bind-address", default=f":{HEALTH_PROBE_PORT}", show_default=True)
 @click.option("--resync-period", default=600.0, show_default=True, type=click.FloatRange(min=1),
               help="Seconds between full resyncs of every DataFlow.")
 @click.option("--aggregation-timeout", default=5.0, show_default=True, type=click.FloatRange(min=0.1),

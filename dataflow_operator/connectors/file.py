@@ -27,11 +27,11 @@ from io import BufferedReader
 from pathlib import Path
 from typing import Any
 
-from ..processor.checkpoint import Checkpointer, fsync_directory
-from ..processor.errors import EnvironmentalError, InvalidDataError
-from ..processor.message import Message
-from ..processor.positions import ContiguousTracker
-from .base import BatchLimits, ConnectorContext, Sink, Source, WriteFailure
+from ..pipeline.checkpoint import Checkpointer, fsync_directory
+from ..pipeline.connector import BatchLimits, ConnectorContext, Sink, Source, WriteFailure
+from ..pipeline.errors import EnvironmentalError, InvalidDataError
+from ..pipeline.message import Message
+from ..pipeline.positions import ContiguousTracker
 from .file_position import FINGERPRINT_BYTES, FileIdentity, mismatch, parse_position
 
 log = logging.getLogger(__name__)

@@ -7,16 +7,16 @@ import importlib
 from collections.abc import Mapping
 from typing import Any
 
-from .base import ConnectorContext, Sink, Source
+from ..pipeline.connector import ConnectorContext, Sink, Source
 
 _SOURCES = {
     "file": "dataflow_operator.connectors.file:FileSource",
-    "kafka": "dataflow_operator.connectors.kafka:KafkaSource",
+    "kafka": "dataflow_operator.connectors.kafka.source:KafkaSource",
     "postgresql": "dataflow_operator.connectors.postgresql:PostgreSQLSource",
 }
 _SINKS = {
     "file": "dataflow_operator.connectors.file:FileSink",
-    "kafka": "dataflow_operator.connectors.kafka:KafkaSink",
+    "kafka": "dataflow_operator.connectors.kafka.sink:KafkaSink",
     "postgresql": "dataflow_operator.connectors.postgresql:PostgreSQLSink",
 }
 

@@ -14,6 +14,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import CollectorRegistry, make_wsgi_app
 
+from ..contract import METRICS_PORT
 from .redaction import scrub
 
 Probe = Callable[[], tuple[bool, str]]
@@ -67,7 +68,7 @@ def _app(registry: CollectorRegistry | None, probes: dict[str, Probe]) -> Callab
 
 class HttpServer:
     def __init__(self, address: str, *, registry: CollectorRegistry | None, probes: dict[str, Probe],
-                 default_port: int = 9090) -> None:
+                 default_port: int = METRICS_PORT) -> None:
         host, port = parse_bind_address(address, default_port)
         self._server = make_server(host, port, _app(registry, probes), server_class=_Server,
                                    handler_class=_QuietHandler)

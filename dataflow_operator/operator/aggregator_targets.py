@@ -6,9 +6,9 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-PROCESSOR_APP = "dataflow-processor"
-DATAFLOW_NAME_LABEL = "dataflow.dataflow.io/name"
-PROCESSOR_METRICS_PORT = 9090
+from ..contract import METRICS_PORT as PROCESSOR_METRICS_PORT
+from ..contract import NAME_LABEL as DATAFLOW_NAME_LABEL
+from ..contract import PROCESSOR_APP
 
 
 @dataclass(frozen=True, slots=True)

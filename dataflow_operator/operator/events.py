@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from ..observability.redaction import scrub
-from .maintenance import format_time
+from ..pipeline.timetext import rfc3339_utc
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ class EventRecorder:
     def record(self, obj: Mapping[str, Any], type_: str, reason: str, message: str) -> None:
         key = event_key(obj, type_, reason, message)
         instant = self._clock()
-        now = format_time(instant)
+        now = rfc3339_utc(instant)
         with self._lock:
             seen = self._seen.get(key)
             if seen is not None:

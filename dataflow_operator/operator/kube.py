@@ -18,7 +18,8 @@ from kubernetes.client.exceptions import ApiException
 from urllib3 import BaseHTTPResponse
 from urllib3.exceptions import HTTPError
 
-GROUP, VERSION, PLURAL = "dataflow.dataflow.io", "v1", "dataflows"
+from ..contract import API_GROUP, API_VERSION_NAME, PLURAL
+
 MERGE_PATCH = "application/merge-patch+json"
 # (connect, read) seconds for ordinary requests; watches set their own read timeout.
 REQUEST_TIMEOUT = (5.0, 30.0)
@@ -112,7 +113,7 @@ class KubeClient:
 
     def read_dataflow(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:
-            return self._call(self._custom.get_namespaced_custom_object, GROUP, VERSION, namespace,
+            return self._call(self._custom.get_namespaced_custom_object, API_GROUP, API_VERSION_NAME, namespace,
                               PLURAL, name)
         except ApiException as exc:
             if exc.status == 404:
@@ -120,11 +121,11 @@ class KubeClient:
             raise
 
     def patch_dataflow(self, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
-        return self._call(self._custom.patch_namespaced_custom_object, GROUP, VERSION, namespace,
+        return self._call(self._custom.patch_namespaced_custom_object, API_GROUP, API_VERSION_NAME, namespace,
                           PLURAL, name, patch, _content_type=MERGE_PATCH)
 
     def patch_dataflow_status(self, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
-        return self._call(self._custom.patch_namespaced_custom_object_status, GROUP, VERSION,
+        return self._call(self._custom.patch_namespaced_custom_object_status, API_GROUP, API_VERSION_NAME,
                           namespace, PLURAL, name, patch, _content_type=MERGE_PATCH)
 
     # ---------------------------------------------------------------------------------------------
@@ -150,8 +151,8 @@ class KubeClient:
         in ``namespace`` (None: all), with its positional arguments."""
         if kind is None:
             if namespace is None:
-                return self._custom.list_cluster_custom_object, (GROUP, VERSION, PLURAL)
-            return self._custom.list_namespaced_custom_object, (GROUP, VERSION, namespace, PLURAL)
+                return self._custom.list_cluster_custom_object, (API_GROUP, API_VERSION_NAME, PLURAL)
+            return self._custom.list_namespaced_custom_object, (API_GROUP, API_VERSION_NAME, namespace, PLURAL)
         if namespace is None:
             return kind.method(self.api_client, "list", all_namespaces=True), ()
         return kind.method(self.api_client, "list"), (namespace,)

@@ -18,8 +18,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from ..pipeline.timetext import parse_rfc3339, rfc3339_utc
 from ..spec.durations import parse_duration
-from ..spec.validation import parse_rfc3339
 
 # Shortest possible length of one period (a DST change shortens a day by up to an hour); used to
 # bound how many earlier windows can still overlap a given instant.
@@ -139,9 +139,9 @@ class MaintenanceState:
         """``status.maintenanceStatus``."""
         result: dict[str, Any] = {"inMaintenance": self.in_window, "suspended": self.suspended}
         if self.next_start is not None:
-            result["nextMaintenanceTime"] = format_time(self.next_start)
+            result["nextMaintenanceTime"] = rfc3339_utc(self.next_start)
         if self.last_start is not None:
-            result["lastMaintenanceTime"] = format_time(self.last_start)
+            result["lastMaintenanceTime"] = rfc3339_utc(self.last_start)
         return result
 
 
@@ -156,8 +156,3 @@ def evaluate(maintenance: Mapping[str, Any] | None, now: datetime) -> Maintenanc
     return MaintenanceState(in_window=schedule.in_window(now), suspended=suspended,
                             next_boundary=schedule.next_boundary(now), next_start=schedule.next_start(now),
                             last_start=schedule.last_start(now))
-
-
-def format_time(instant: datetime) -> str:
-    """RFC3339 in UTC, as Kubernetes writes times."""
-    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -24,6 +24,7 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from prometheus_client import CollectorRegistry
 
+from ..contract import HEALTH_PROBE_PORT, METRICS_PORT
 from ..observability.http import HttpServer
 from . import kube, resources
 from .aggregator import PodTarget, ProcessorMetricsAggregator, select_targets
@@ -53,8 +54,8 @@ class OperatorOptions:
     lease_duration: int = LEASE_DURATION
     renew_deadline: int = RENEW_DEADLINE
     retry_period: int = RETRY_PERIOD
-    metrics_bind_address: str = ":9090"
-    health_probe_bind_address: str = ":9091"
+    metrics_bind_address: str = f":{METRICS_PORT}"
+    health_probe_bind_address: str = f":{HEALTH_PROBE_PORT}"
     resync_period: float = 600.0
     aggregation_timeout: float = 5.0
     watch_inactivity_timeout: float = INACTIVITY_TIMEOUT
@@ -281,8 +282,9 @@ class Manager:
         options = self.options
         # One at a time, so that stop() closes the first when the second cannot bind.
         self._servers.append(HttpServer(options.metrics_bind_address, registry=self.registry, probes={},
-                                        default_port=9090).start())
-        self._servers.append(HttpServer(options.health_probe_bind_address, registry=None, default_port=9091,
+                                        default_port=METRICS_PORT).start())
+        self._servers.append(HttpServer(options.health_probe_bind_address, registry=None,
+                                        default_port=HEALTH_PROBE_PORT,
                                         probes={"/healthz": self.healthy, "/readyz": self.synced}).start())
         dataflows = self.informers["dataflows"]
         dataflows.start()

@@ -24,9 +24,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from ..contract import API_VERSION, KIND, RESET_CHECKPOINT_ANNOTATION, RESET_TOKEN_ENV
 from ..observability.redaction import register_secrets
 from ..spec import SecretResolutionError, find_secret_refs, normalize, resolve_secret_refs, validate_spec
-from ..spec.model import API_VERSION, KIND, RESET_CHECKPOINT_ANNOTATION, reset_requested
+from ..spec.model import reset_requested
 from ..spec.secrets import secret_values
 from . import resources
 from .controller import ReconcileResult
@@ -101,7 +102,7 @@ def current_reset_token(deployment: Mapping[str, Any] | None) -> str | None:
     containers = deployment.get("spec", {}).get("template", {}).get("spec", {}).get("containers") or []
     for container in containers:
         for variable in container.get("env") or []:
-            if variable.get("name") == resources.RESET_TOKEN_ENV:
+            if variable.get("name") == RESET_TOKEN_ENV:
                 return str(variable.get("value") or "") or None
     return None
 

@@ -19,23 +19,31 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..spec.model import API_VERSION, DEFAULT_RESOURCES, KIND
+from ..contract import (
+    API_GROUP,
+    API_VERSION,
+    APP_LABEL,
+    DEFAULT_PROGRESS_TIMEOUT_SECONDS,
+    KIND,
+    METRICS_PORT,
+    NAME_LABEL,
+    PROCESSOR_APP,
+    PROGRESS_TIMEOUT_ENV,
+    RESET_TOKEN_ENV,
+    SPEC_DIR,
+    SPEC_KEY,
+    SPEC_PATH,
+    checkpoint_configmap_name,
+)
+from ..spec.model import DEFAULT_RESOURCES
 
 Manifest = dict[str, Any]
 
-APP_LABEL, APP = "app", "dataflow-processor"
-NAME_LABEL = "dataflow.dataflow.io/name"
 INSTANCE_LABEL = "app.kubernetes.io/instance"
 MANAGED_BY_LABEL, MANAGER = "app.kubernetes.io/managed-by", "dataflow-operator"
-SELECTOR = f"{APP_LABEL}={APP}"
-SPEC_HASH_ANNOTATION = "dataflow.dataflow.io/spec-hash"
-SPEC_KEY = "spec.json"
-SPEC_DIR = "/etc/dataflow"
-METRICS_PORT = 9090
+SELECTOR = f"{APP_LABEL}={PROCESSOR_APP}"
+SPEC_HASH_ANNOTATION = f"{API_GROUP}/spec-hash"
 CONTAINER = "processor"
-# One-shot checkpoint reset, handed to the processor (see reset_token in reconciler.py): a processor
-# wipes its checkpoint at start-up when this differs from the token it last applied.
-RESET_TOKEN_ENV = "DATAFLOW_CHECKPOINT_RESET_TOKEN"
 # The same unprivileged ids as the operator's own pod in the chart.
 RUN_AS = 10001
 TERMINATION_GRACE_SECONDS = 600
@@ -48,7 +56,7 @@ class ProcessorSettings:
 
     image: str = ""
     log_level: str = "info"
-    progress_timeout_seconds: str = "3600"
+    progress_timeout_seconds: str = str(DEFAULT_PROGRESS_TIMEOUT_SECONDS)
     sentry_env: tuple[tuple[str, str], ...] = field(default=())
 
     @staticmethod
@@ -56,7 +64,8 @@ class ProcessorSettings:
         return ProcessorSettings(
             image=environ.get("PROCESSOR_IMAGE", "").strip(),
             log_level=environ.get("PROCESSOR_LOG_LEVEL", "").strip() or "info",
-            progress_timeout_seconds=environ.get("PROCESSOR_PROGRESS_TIMEOUT_SECONDS", "").strip() or "3600",
+            progress_timeout_seconds=(environ.get(PROGRESS_TIMEOUT_ENV, "").strip()
+                                      or str(DEFAULT_PROGRESS_TIMEOUT_SECONDS)),
             sentry_env=tuple(sorted((key, value) for key, value in environ.items() if key.startswith("SENTRY_"))),
         )
 
@@ -70,16 +79,16 @@ class Names:
 
     @staticmethod
     def of(name: str) -> Names:
-        return Names(f"df-{name}-spec", f"df-{name}-checkpoint", f"df-{name}-processor", f"df-{name}")
+        return Names(f"df-{name}-spec", checkpoint_configmap_name(name), f"df-{name}-processor", f"df-{name}")
 
 
 def labels(name: str) -> dict[str, str]:
-    return {APP_LABEL: APP, NAME_LABEL: name, INSTANCE_LABEL: name, MANAGED_BY_LABEL: MANAGER}
+    return {APP_LABEL: PROCESSOR_APP, NAME_LABEL: name, INSTANCE_LABEL: name, MANAGED_BY_LABEL: MANAGER}
 
 
 def selector_labels(name: str) -> dict[str, str]:
     """The Deployment's selector: immutable, so only labels that never change."""
-    return {APP_LABEL: APP, NAME_LABEL: name}
+    return {APP_LABEL: PROCESSOR_APP, NAME_LABEL: name}
 
 
 def owner_reference(dataflow: Mapping[str, Any]) -> dict[str, Any]:
@@ -154,7 +163,7 @@ def processor_image(spec: Mapping[str, Any], default_image: str) -> str:
 
 def processor_env(settings: ProcessorSettings, reset_token: str | None) -> list[dict[str, str]]:
     env = [{"name": "LOG_LEVEL", "value": settings.log_level},
-           {"name": "PROCESSOR_PROGRESS_TIMEOUT_SECONDS", "value": settings.progress_timeout_seconds}]
+           {"name": PROGRESS_TIMEOUT_ENV, "value": settings.progress_timeout_seconds}]
     env += [{"name": key, "value": value} for key, value in settings.sentry_env]
     if reset_token:
         env.append({"name": RESET_TOKEN_ENV, "value": reset_token})
@@ -172,7 +181,7 @@ def deployment(dataflow: Mapping[str, Any], spec: Mapping[str, Any], *, document
     container: dict[str, Any] = {
         "name": CONTAINER,
         "image": processor_image(spec, settings.image),
-        "command": ["dataflow-operator", "processor", f"--spec-path={SPEC_DIR}/{SPEC_KEY}",
+        "command": ["dataflow-operator", "processor", f"--spec-path={SPEC_PATH}",
                     f"--namespace={namespace}", f"--name={name}"],
         "env": processor_env(settings, reset_token),
         "ports": [{"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"}],
@@ -230,6 +239,6 @@ def controller_owner(obj: Mapping[str, Any]) -> str | None:
     metadata = obj.get("metadata") or {}
     for reference in metadata.get("ownerReferences") or []:
         if (reference.get("controller") and reference.get("kind") == KIND
-                and str(reference.get("apiVersion", "")).split("/")[0] == API_VERSION.split("/")[0]):
+                and str(reference.get("apiVersion", "")).split("/")[0] == API_GROUP):
             return f"{metadata.get('namespace')}/{reference.get('name')}"
     return None

@@ -15,7 +15,8 @@ from datetime import datetime
 from typing import Any
 
 from ..observability.redaction import scrub
-from .maintenance import MaintenanceState, format_time
+from ..pipeline.timetext import rfc3339_utc
+from .maintenance import MaintenanceState
 
 PENDING, RUNNING, ERROR, STOPPED = "Pending", "Running", "Error", "Stopped"
 PHASES = (PENDING, RUNNING, ERROR, STOPPED)
@@ -76,7 +77,7 @@ def _conditions(current: list[Mapping[str, Any]], outcome: Outcome, message: str
         transition = previous.get("lastTransitionTime") if previous is not None and unchanged else None
         result.append({"type": kind, "status": status, "reason": reason, "message": message,
                        "observedGeneration": generation,
-                       "lastTransitionTime": transition or format_time(now)})
+                       "lastTransitionTime": transition or rfc3339_utc(now)})
     return result
 
 

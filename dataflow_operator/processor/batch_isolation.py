@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..connectors.base import WriteFailure
-from .errors import is_environmental
-from .message import Message
+from ..pipeline.connector import WriteFailure
+from ..pipeline.errors import is_environmental
+from ..pipeline.message import Message
 
 Write = Callable[[list[Message]], list[WriteFailure]]
 

@@ -17,10 +17,10 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..transformers.base import Transformer
-from .errors import classify
-from .message import Message
-from .metrics import ProcessorMetrics
+from ..pipeline.errors import classify
+from ..pipeline.message import Message
+from ..pipeline.metrics import ProcessorMetrics
+from ..pipeline.transformer import Transformer
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,8 @@ from collections.abc import Callable
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from .checkpoint import RESET_REQUEST, CheckpointStore
+from ..contract import NAME_LABEL, checkpoint_configmap_name
+from ..pipeline.checkpoint import RESET_REQUEST, CheckpointStore
 
 log = logging.getLogger(__name__)
 
@@ -24,13 +25,8 @@ MAX_ATTEMPTS = 10
 # Between attempts: 10 ms doubling up to 1 s, jittered so that writers who collided do not collide again.
 RETRY_BASE_DELAY = 0.01
 RETRY_MAX_DELAY = 1.0
-NAME_LABEL = "dataflow.dataflow.io/name"
 
 Change = Callable[[dict[str, str]], bool]  # edits data in place; False when nothing changed
-
-
-def checkpoint_configmap_name(dataflow_name: str) -> str:
-    return f"df-{dataflow_name}-checkpoint"
 
 
 class CheckpointConflictError(RuntimeError):

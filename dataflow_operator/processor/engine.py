@@ -21,16 +21,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..connectors import registry as connectors
-from ..connectors.base import ConnectorContext, PipelineSettings, Sink, Source
+from ..pipeline.checkpoint import CheckpointStore, deferred_saves
+from ..pipeline.connector import ConnectorContext, PipelineSettings, Sink, Source
+from ..pipeline.errors import classify
+from ..pipeline.message import AckCountdown, Message
+from ..pipeline.metrics import ProcessorMetrics
+from ..pipeline.progress import ProgressTracker
 from ..spec.durations import parse_duration
 from ..transformers import registry as transformers
 from .chain import TransformChain, TransformFailure
-from .checkpoint import CheckpointStore, deferred_saves
 from .error_sink import ErrorSinkWriter, Failure
-from .errors import classify
-from .health import ProgressTracker
-from .message import AckCountdown, Message
-from .metrics import ProcessorMetrics
 from .queues import ChunkQueue
 from .writer import SinkWriter
 

@@ -18,13 +18,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import NoReturn
 
-from ..connectors.base import Sink, WriteFailure
+from ..pipeline.checkpoint import deferred_saves
+from ..pipeline.connector import Sink, WriteFailure
+from ..pipeline.errors import classify, is_environmental, is_retryable
+from ..pipeline.message import Message
+from ..pipeline.metrics import ConnectorMetrics, ProcessorMetrics
 from .batch_isolation import write_isolating
-from .checkpoint import deferred_saves
 from .error_record import error_record
-from .errors import classify, is_environmental, is_retryable
-from .message import Message
-from .metrics import ConnectorMetrics, ProcessorMetrics
 
 
 @dataclass(slots=True)

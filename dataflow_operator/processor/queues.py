@@ -12,8 +12,8 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
-from .message import Message
-from .metrics import GaugeChild, HistogramChild
+from ..pipeline.message import Message
+from ..pipeline.metrics import GaugeChild, HistogramChild
 
 
 @dataclass(slots=True)

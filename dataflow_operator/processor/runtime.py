@@ -17,18 +17,20 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
+from ..contract import DEFAULT_PROGRESS_TIMEOUT_SECONDS, PROGRESS_TIMEOUT_ENV, RESET_TOKEN_ENV
 from ..observability.http import HttpServer
 from ..observability.redaction import register_secrets
 from ..observability.sentry import report
-from ..spec import FieldError, SpecError, spec_from_document, validate_spec, with_defaults
+from ..pipeline.checkpoint import CheckpointStore, CorruptCheckpointError, FileCheckpointStore, MemoryCheckpointStore
+from ..pipeline.config_fields import FieldError, SpecError
+from ..pipeline.metrics import ProcessorMetrics
+from ..pipeline.progress import ProgressTracker
+from ..spec import spec_from_document, validate_spec, with_defaults
 from ..spec.manifest_loader import WHOLE_DOCUMENT, ManifestError, load_single_document, read_manifest
 from ..spec.metadata import validate_metadata
 from ..spec.model import reset_requested
 from ..spec.secrets import secret_values
-from .checkpoint import CheckpointStore, CorruptCheckpointError, FileCheckpointStore, MemoryCheckpointStore
 from .engine import Pipeline, PipelineResult
-from .health import ProgressTracker
-from .metrics import ProcessorMetrics
 
 log = logging.getLogger(__name__)
 
@@ -51,13 +53,15 @@ def load_spec_file(path: str) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def progress_timeout_from_env() -> float:
-    raw = os.environ.get("PROCESSOR_PROGRESS_TIMEOUT_SECONDS", "3600").strip() or "3600"
+    raw = os.environ.get(PROGRESS_TIMEOUT_ENV, "").strip()
+    if not raw:
+        return float(DEFAULT_PROGRESS_TIMEOUT_SECONDS)
     try:
         return max(float(raw), 0.0)
     except ValueError:
-        log.warning("PROCESSOR_PROGRESS_TIMEOUT_SECONDS is not a number; using 3600",
-                    extra={"value": raw})
-        return 3600.0
+        log.warning("the progress timeout is not a number; using the default",
+                    extra={"variable": PROGRESS_TIMEOUT_ENV, "value": raw, "default": DEFAULT_PROGRESS_TIMEOUT_SECONDS})
+        return float(DEFAULT_PROGRESS_TIMEOUT_SECONDS)
 
 
 def checkpoint_store_for(spec: Mapping[str, Any], namespace: str, name: str,
@@ -74,7 +78,6 @@ def checkpoint_store_for(spec: Mapping[str, Any], namespace: str, name: str,
     return FileCheckpointStore(directory / f"{namespace}.{name}.json")
 
 
-RESET_TOKEN_ENV = "DATAFLOW_CHECKPOINT_RESET_TOKEN"
 RESET_TOKEN_KEY = "reset-token"
 
 
@@ -110,7 +113,7 @@ def run_processor(*, spec_path: str, namespace: str | None, name: str | None, me
 
     registry = CollectorRegistry(auto_describe=False)
     metrics = ProcessorMetrics(namespace, name, enabled=metrics_enabled, registry=registry)
-    progress = ProgressTracker(progress_timeout_from_env())
+    progress = ProgressTracker(progress_timeout_from_env(), timeout_setting=PROGRESS_TIMEOUT_ENV)
     checkpoints = checkpoint_store_for(spec, namespace, name, checkpoint_dir)
     try:
         token = pending_reset_token(checkpoints)

@@ -12,14 +12,14 @@ import threading
 import time
 from collections.abc import Callable
 
-from ..connectors.base import BatchLimits, Sink
+from ..pipeline.checkpoint import deferred_saves
+from ..pipeline.connector import BatchLimits, Sink
+from ..pipeline.errors import classify, is_environmental, is_retryable
+from ..pipeline.message import Message
+from ..pipeline.metrics import ConnectorMetrics, ProcessorMetrics
+from ..pipeline.progress import ProgressTracker
 from .batch_isolation import write_isolating
-from .checkpoint import deferred_saves
 from .error_sink import ErrorSinkError, ErrorSinkWriter, Failure
-from .errors import classify, is_environmental, is_retryable
-from .health import ProgressTracker
-from .message import Message
-from .metrics import ConnectorMetrics, ProcessorMetrics
 from .queues import ChunkQueue
 
 log = logging.getLogger(__name__)

@@ -1,15 +1,12 @@
 """The DataFlow API: model, normalisation, defaults, validation with field paths, SecretRefs."""
 
-from .fields import FieldError, SpecError
 from .model import normalize, spec_from_document, with_defaults
 from .secrets import SecretRef, SecretResolutionError, find_secret_refs, resolve_secret_refs
 from .validation import validate_spec
 
 __all__ = [
-    "FieldError",
     "SecretRef",
     "SecretResolutionError",
-    "SpecError",
     "find_secret_refs",
     "normalize",
     "resolve_secret_refs",

@@ -6,36 +6,15 @@ that names the allowed values. Field rules follow connectors.md §1 (webhook rul
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
-from .fields import FieldError, Fields
+from ..connectors.kafka.security import SECURITY_PROTOCOLS, infer_security_protocol, normalize_security_protocol
+from ..pipeline.config_fields import FieldError, Fields
 
 Validator = Callable[[Fields], None]
 
-SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 SASL_MECHANISMS = ("plain", "scram-sha-256", "scram-sha-512")
-
-
-def normalize_security_protocol(value: str) -> str:
-    """Case-insensitive, ``-`` and ``_`` interchangeable (connectors.md §2.1)."""
-    return value.strip().upper().replace("-", "_")
-
-
-def infer_security_protocol(config: Mapping[str, Any]) -> str:
-    explicit = config.get("securityProtocol")
-    if isinstance(explicit, str) and explicit.strip():
-        return normalize_security_protocol(explicit)
-    has_tls = isinstance(config.get("tls"), Mapping)
-    has_sasl = isinstance(config.get("sasl"), Mapping)
-    if has_tls and has_sasl:
-        return "SASL_SSL"
-    if has_sasl:
-        return "SASL_PLAINTEXT"
-    if has_tls:
-        return "SSL"
-    return "PLAINTEXT"
-
 
 _TLS_KEYS = ("insecureSkipVerify", "caFile", "certFile", "keyFile", "caSecretRef", "certSecretRef",
              "keySecretRef")

@@ -12,13 +12,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any, TextIO
 
-from .fields import FieldError, Fields, shown, type_name
+from ..contract import API_GROUP, API_VERSION, KIND
+from ..pipeline.config_fields import FieldError, Fields, shown, type_name
 from .manifest_loader import WHOLE_DOCUMENT, ManifestError, decode_manifest, load_yaml_documents, read_manifest
 from .metadata import is_object_name, validate_metadata
-from .model import API_VERSION, KIND
 from .validation import validate_spec
 
-API_GROUP = API_VERSION.split("/", 1)[0]
 MANIFEST_KEYS = ("apiVersion", "kind", "metadata", "spec", "status")
 INTERNAL_ERROR = "internal error"
 

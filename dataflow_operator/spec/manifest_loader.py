@@ -39,7 +39,7 @@ from yaml.reader import Reader
 from yaml.resolver import Resolver
 from yaml.scanner import Scanner
 
-from .fields import shown
+from ..pipeline.config_fields import shown
 
 #: The largest input read; beyond it nothing is parsed. Twice the API server's 1.5 MiB object limit,
 #: so a file of a few DataFlows with their Secrets fits, and Python composes it in seconds.

@@ -11,9 +11,7 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-API_VERSION = "dataflow.dataflow.io/v1"
-KIND = "DataFlow"
-RESET_CHECKPOINT_ANNOTATION = "dataflow.dataflow.io/reset-checkpoint"
+from ..contract import RESET_CHECKPOINT_ANNOTATION
 
 SPEC_DEFAULTS: dict[str, Any] = {
     "replicas": 1,

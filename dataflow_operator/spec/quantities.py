@@ -13,7 +13,7 @@ import re
 from decimal import Decimal
 from typing import Any, Final
 
-from .fields import shown, type_name
+from ..pipeline.config_fields import shown, type_name
 
 _QUANTITY: Final = re.compile(r"([+-]?)([0-9]+(?:\.[0-9]*)?|\.[0-9]+)"
                               r"(Ki|Mi|Gi|Ti|Pi|Ei|[mkMGTPE]|[eE][+-]?[0-9]+)?")

@@ -13,7 +13,7 @@ import re
 from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .fields import shown
+from ..pipeline.config_fields import shown
 
 #: The longest IANA name is 32 characters (America/Argentina/ComodRivadavia).
 MAX_ZONE_NAME_CHARS: Final = 64

@@ -7,13 +7,13 @@ operator's reconciler, so a spec is judged identically everywhere.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
+from ..pipeline.config_fields import FieldError, Fields, shown
+from ..pipeline.timetext import parse_rfc3339
 from ..transformers import registry as transformers
 from .connector_configs import POLLING_SOURCES, validate_connector
 from .durations import parse_duration
-from .fields import FieldError, Fields, shown
 from .model import normalize, normalize_component
 from .quantities import quantity_problem
 from .timezones import zone_problem
@@ -204,14 +204,6 @@ def validate_maintenance(value: Any, path: str, errors: list[FieldError]) -> Non
             f.error("timezone", problem)
     f.string("description")
     f.boolean("suspended")
-
-
-def parse_rfc3339(text: str) -> datetime:
-    """An RFC3339 timestamp with an explicit zone (``Z`` or ``±hh:mm``)."""
-    value = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    if value.tzinfo is None or "T" not in text.upper():
-        raise ValueError(f"not RFC3339: {shown(text)}")
-    return value
 
 
 def _unique(errors: list[FieldError]) -> list[FieldError]:

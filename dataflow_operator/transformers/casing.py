@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..processor.message import Message
-from ..spec.fields import FieldError
+from ..pipeline.config_fields import FieldError
+from ..pipeline.message import Message
+from ..pipeline.transformer import Transformer
 from . import validation
-from .base import Transformer
 from .jsonvalues import MISSING, encode, take_doc
 from .registry import register
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from ..processor.errors import InvalidDataError
-from ..processor.message import Message
-from ..spec.fields import FieldError
+from ..pipeline.config_fields import FieldError
+from ..pipeline.errors import InvalidDataError
+from ..pipeline.message import Message
+from ..pipeline.transformer import Transformer
 from . import validation
-from .base import Transformer
 from .jsonvalues import decode_text, encode, take_doc
 from .registry import register
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
-from ..processor.message import Message
+from ..pipeline.message import Message
 from .jsonvalues import MISSING, is_truthy, metadata_text, metadata_truthy, peek_doc, to_text
 from .paths import Path
 

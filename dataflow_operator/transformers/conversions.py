@@ -13,15 +13,15 @@ from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
-from ..processor.errors import InvalidDataError
-from ..processor.message import Message
-from ..spec.fields import FieldError, shown, type_name
+from ..pipeline.config_fields import FieldError, shown, type_name
+from ..pipeline.errors import InvalidDataError
+from ..pipeline.message import Message
+from ..pipeline.timetext import format_rfc3339
+from ..pipeline.transformer import Transformer
 from . import validation
-from .base import Transformer
 from .jsonvalues import MISSING, encode, format_float, take_doc, to_text
 from .paths import Path, normalize
 from .registry import register
-from .timeformat import format_rfc3339
 
 _INT: Final = re.compile(r"[+-]?[0-9]+")
 # Decimal numbers only: Python's float() would also take "nan", "inf" and "1_000".

@@ -7,10 +7,10 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from ..processor.message import Message
-from ..spec.fields import FieldError, Fields
+from ..pipeline.config_fields import FieldError, Fields
+from ..pipeline.message import Message
+from ..pipeline.transformer import Transformer
 from . import validation
-from .base import Transformer
 from .conditions import Condition
 from .jsonvalues import MISSING, encode, encode_text, peek_doc, take_doc, to_text
 from .paths import Path, parse_paths

@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final
 
+from ..pipeline.timetext import rfc3339_nano_utc
+
 if TYPE_CHECKING:
-    from ..processor.message import Message
+    from ..pipeline.message import Message
 
 
 class _Missing:
@@ -147,17 +149,6 @@ def is_truthy(value: Any) -> bool:
     return isinstance(value, (dict, list))
 
 
-def format_rfc3339_nano(moment: datetime) -> str:
-    """UTC RFC3339 with the fraction's trailing zeros removed, e.g. ``2024-01-15T08:00:07.486Z``
-    (Go's ``RFC3339Nano``); a naive datetime is taken as UTC."""
-    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    text = (f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}"
-            f"T{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}")
-    if moment.microsecond:
-        text += "." + f"{moment.microsecond:06d}".rstrip("0")
-    return text + "Z"
-
-
 def metadata_text(value: Any) -> str:
     """A metadata value as text (conditions, insertField, headersToPayload): str as is, bytes
     decoded, datetimes as UTC RFC3339Nano, None as "", numbers and bools as in :func:`to_text`,
@@ -167,7 +158,7 @@ def metadata_text(value: Any) -> str:
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value).decode("utf-8", errors="replace")
     if isinstance(value, datetime):
-        return format_rfc3339_nano(value)
+        return rfc3339_nano_utc(value)
     if value is None or isinstance(value, (bool, int, float)):
         return to_text(value)
     if isinstance(value, (dict, list, tuple)):

@@ -15,10 +15,10 @@ import importlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..processor.message import Message
-from ..spec.fields import FieldError
+from ..pipeline.config_fields import FieldError
+from ..pipeline.message import Message
+from ..pipeline.transformer import Transformer
 from . import conditions
-from .base import Transformer
 
 _MODULES = (
     "dataflow_operator.transformers.core",

@@ -8,15 +8,15 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Final
 
-from ..processor.errors import InvalidDataError
-from ..processor.message import Message
-from ..spec.fields import FieldError
+from ..pipeline.config_fields import FieldError
+from ..pipeline.errors import InvalidDataError
+from ..pipeline.message import Message
+from ..pipeline.timetext import format_rfc3339
+from ..pipeline.transformer import Transformer
 from . import validation
-from .base import Transformer
 from .jsonvalues import MISSING, decode_text, encode, metadata_text, take_doc
 from .paths import Path, normalize
 from .registry import register
-from .timeformat import format_rfc3339
 
 
 def _split_pair(text: str) -> tuple[str, str] | None:

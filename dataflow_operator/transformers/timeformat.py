@@ -1,9 +1,6 @@
-"""Time formatting for timestamp, timezone and insertField: RFC3339 as Go prints it, and Go
-reference layouts (``2006-01-02 15:04:05``) compiled once into a list of small formatters.
-
-Go's RFC3339 writes a zero UTC offset as ``Z``, has no fraction, and ``RFC3339Nano`` trims the
-fraction's trailing zeros (dropping the dot when nothing is left). Python datetimes carry
-microseconds, so callers that have nanoseconds (timezone) pass them separately.
+"""Time formatting for timestamp, timezone and insertField: Go reference layouts
+(``2006-01-02 15:04:05``) compiled once into a list of small formatters. RFC3339 itself is the
+kernel's (:mod:`dataflow_operator.pipeline.timetext`), shared with everything else that writes times.
 """
 
 from __future__ import annotations
@@ -11,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Final
+
+from ..pipeline.timetext import format_offset, format_rfc3339, offset_seconds
 
 Formatter = Callable[[datetime], str]
 
@@ -39,38 +38,6 @@ GO_LAYOUTS: Final = {
     "DateOnly": "2006-01-02",
     "TimeOnly": "15:04:05",
 }
-
-
-def offset_seconds(moment: datetime) -> int:
-    offset = moment.utcoffset()
-    return 0 if offset is None else int(offset.total_seconds())
-
-
-def format_offset(seconds: int, *, zulu: bool, colon: bool = True, with_minutes: bool = True,
-                  with_seconds: bool = False) -> str:
-    """``+03:00`` style offset; ``Z`` for a zero offset when ``zulu``."""
-    if zulu and seconds == 0:
-        return "Z"
-    sign = "-" if seconds < 0 else "+"
-    seconds = abs(seconds)
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    separator = ":" if colon else ""
-    text = f"{sign}{hours:02d}"
-    if with_minutes:
-        text += f"{separator}{minutes:02d}"
-    if with_seconds:
-        text += f"{separator}{secs:02d}"
-    return text
-
-
-def format_rfc3339(moment: datetime, nanos: int = 0, *, fraction: bool = False) -> str:
-    """``2024-01-15T15:00:00+03:00``; with ``fraction``, ``.123`` from ``nanos`` (zeros trimmed)."""
-    text = (f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}"
-            f"T{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}")
-    if fraction and nanos:
-        text += "." + f"{nanos:09d}".rstrip("0")
-    return text + format_offset(offset_seconds(moment), zulu=True)
 
 
 def _fixed(text: str) -> Formatter:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..spec.fields import FieldError, Fields
+from ..pipeline.config_fields import FieldError, Fields
 from . import conditions
 from .paths import normalize
 

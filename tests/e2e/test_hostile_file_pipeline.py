@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dataflow_operator.processor.error_record import is_clean_json
+from dataflow_operator.pipeline.jsontext import is_clean_json
 from tests.hostile.accounting import assert_exact_placement
 from tests.hostile.corpus import for_line_source
 from tests.processes import Processor, free_port

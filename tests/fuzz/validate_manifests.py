@@ -19,7 +19,8 @@ import time
 import traceback
 from dataclasses import dataclass, field
 
-from dataflow_operator.spec import SpecError, spec_from_document, validate_spec
+from dataflow_operator.pipeline.config_fields import SpecError
+from dataflow_operator.spec import spec_from_document, validate_spec
 from dataflow_operator.spec.files import INTERNAL_ERROR, validate_files
 from dataflow_operator.spec.manifest_loader import ManifestError, load_single_document
 

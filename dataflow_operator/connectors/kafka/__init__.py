@@ -1,6 +1,5 @@
-"""Kafka source and sink on confluent-kafka (librdkafka), connectors.md §2.1."""
+"""Kafka source and sink on confluent-kafka (librdkafka), connectors.md §2.1.
 
-from .sink import KafkaSink
-from .source import KafkaSource
-
-__all__ = ["KafkaSink", "KafkaSource"]
+Nothing is imported here: :mod:`.security` serves spec validation, which must not load librdkafka;
+the registry loads :mod:`.source` and :mod:`.sink` when a pipeline needs them.
+"""

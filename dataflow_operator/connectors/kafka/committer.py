@@ -31,7 +31,7 @@ from collections.abc import Callable
 from confluent_kafka import Consumer, KafkaError, KafkaException
 from confluent_kafka import TopicPartition as KafkaTopicPartition
 
-from ...processor.checkpoint import defer_to_block_end
+from ...pipeline.checkpoint import defer_to_block_end
 from .errors import KafkaClientError, from_exception
 from .gate import ConsumerGate
 from .offsets import Commit, OffsetLedger

@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from ...observability.redaction import register_secrets
-from ...spec.connector_configs import infer_security_protocol
 from ..pem_files import PemFiles, is_pem_content
+from .security import infer_security_protocol
 
 CLIENT_ID = "dataflow-operator"
 DEFAULT_CONSUMER_GROUP = "dataflow-operator"

@@ -14,7 +14,7 @@ import threading
 
 from confluent_kafka import KafkaError
 
-from ...processor.metrics import ConnectorMetrics
+from ...pipeline.metrics import ConnectorMetrics
 from .errors import error_type_of
 
 log = logging.getLogger(__name__)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from confluent_kafka import KafkaError, KafkaException
 
-from ...processor.errors import ClassifiedError
+from ...pipeline.errors import ClassifiedError
 
 _BY_CODE: dict[int, str] = {
     KafkaError._TIMED_OUT: "timeout",

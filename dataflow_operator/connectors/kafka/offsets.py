@@ -12,7 +12,7 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ...processor.positions import ContiguousTracker
+from ...pipeline.positions import ContiguousTracker
 
 TopicPartition = tuple[str, int]
 

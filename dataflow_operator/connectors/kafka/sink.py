@@ -13,8 +13,8 @@ from typing import Any, ClassVar
 from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka import Message as KafkaMessage
 
-from ...processor.message import Message
-from ..base import BatchLimits, ConnectorContext, Sink, WriteFailure
+from ...pipeline.connector import BatchLimits, ConnectorContext, Sink, WriteFailure
+from ...pipeline.message import Message
 from ..pem_files import PemFiles
 from .config import producer_properties, topic_of
 from .connection import ConnectionMonitor

@@ -18,9 +18,9 @@ from confluent_kafka import Message as KafkaMessage
 from confluent_kafka import TopicPartition as KafkaTopicPartition
 from confluent_kafka._types import HeadersType
 
-from ...processor.errors import ClassifiedError
-from ...processor.message import Message
-from ..base import ConnectorContext, Source
+from ...pipeline.connector import ConnectorContext, Source
+from ...pipeline.errors import ClassifiedError
+from ...pipeline.message import Message
 from ..pem_files import PemFiles
 from .committer import OffsetCommitter
 from .config import consumer_properties, topic_of

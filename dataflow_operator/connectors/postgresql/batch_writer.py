@@ -20,8 +20,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from ...processor.errors import ClassifiedError
-from ..base import WriteFailure
+from ...pipeline.connector import WriteFailure
+from ...pipeline.errors import ClassifiedError
 from . import sink_sql
 from .copy_format import copy_text
 from .payloads import Row, key_text

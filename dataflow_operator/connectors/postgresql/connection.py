@@ -12,7 +12,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from ...observability.connection_strings import connection_string_secrets
 from ...observability.redaction import register_secrets, scrub
-from ...processor.errors import ClassifiedError, EnvironmentalError, classify
+from ...pipeline.errors import ClassifiedError, EnvironmentalError, classify
 
 APPLICATION_NAME = "dataflow-operator"
 DEFAULT_CONNECT_TIMEOUT = 10

@@ -22,9 +22,9 @@ from typing import Any
 
 import psycopg
 
-from ...processor.errors import InvalidDataError
-from ...processor.message import Message
-from ..base import WriteFailure
+from ...pipeline.connector import WriteFailure
+from ...pipeline.errors import InvalidDataError
+from ...pipeline.message import Message
 from . import sink_sql
 from .copy_format import CopyLine, NotCopyableError
 from .payloads import PayloadShape, Row, parse_payload

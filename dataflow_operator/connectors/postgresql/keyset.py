@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from ...transformers.timeformat import format_rfc3339
+from ...pipeline.timetext import rfc3339_nano_utc
 
 CHECKPOINT_KEY = "postgresql"
 
@@ -32,7 +32,7 @@ def position_value(value: Any) -> JsonScalar:
     if isinstance(value, int):
         return value
     if isinstance(value, datetime):
-        return format_rfc3339_nano(value)
+        return rfc3339_nano_utc(value)
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, float):
@@ -40,12 +40,6 @@ def position_value(value: Any) -> JsonScalar:
     if isinstance(value, Decimal):
         return str(value)
     return str(value)
-
-
-def format_rfc3339_nano(value: datetime) -> str:
-    """In UTC; a naive value is taken as UTC (the session time zone)."""
-    moment = value.astimezone(UTC) if value.tzinfo is not None else value.replace(tzinfo=UTC)
-    return format_rfc3339(moment, moment.microsecond * 1000, fraction=True)
 
 
 def bind_text(value: JsonScalar) -> str:

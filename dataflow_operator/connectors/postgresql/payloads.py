@@ -19,9 +19,9 @@ from typing import Any
 
 import msgspec
 
-from ...processor.error_record import jsonable
-from ...processor.errors import InvalidDataError
-from ...processor.message import Message
+from ...pipeline.errors import InvalidDataError
+from ...pipeline.jsontext import jsonable
+from ...pipeline.message import Message
 
 #: The deepest document a row may hold. Deeper ones are refused here, as one message's failure:
 #: every later step that walks a value (COPY cells, key texts, rawMode's row text) recurses, and
@@ -140,7 +140,7 @@ def _json_type(value: Any) -> str:
 
 def json_text(value: Any) -> str:
     """Compact JSON for ``value``, writing Decimals digit for digit and other non-JSON values as the
-    error records do (:func:`~dataflow_operator.processor.error_sink.jsonable`: RFC3339 times, bytes
+    error records do (:func:`~dataflow_operator.pipeline.jsontext.jsonable`: RFC3339 times, bytes
     as text or base64)."""
     if isinstance(value, Mapping):
         return "{" + ",".join(f"{json.dumps(str(k))}:{json_text(v)}" for k, v in value.items()) + "}"

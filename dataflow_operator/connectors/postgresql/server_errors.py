@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import psycopg
 
-from ...processor.errors import ClassifiedError, EnvironmentalError, classify
+from ...pipeline.errors import ClassifiedError, EnvironmentalError, classify
 
 _ROW_LEVEL_CLASSES = ("21", "22", "23", "54", "P0")
 #: SQLSTATE prefix → error_type, most specific first; anything else is "unknown" (still environmental).

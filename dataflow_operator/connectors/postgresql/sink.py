@@ -18,9 +18,9 @@ from typing import Any, ClassVar, TypeVar
 
 import psycopg
 
-from ...processor.errors import ClassifiedError, EnvironmentalError, InvalidDataError
-from ...processor.message import Message
-from ..base import BatchLimits, ConnectorContext, Sink, WriteFailure
+from ...pipeline.connector import BatchLimits, ConnectorContext, Sink, WriteFailure
+from ...pipeline.errors import ClassifiedError, EnvironmentalError, InvalidDataError
+from ...pipeline.message import Message
 from . import sink_sql
 from .batch_writer import BatchWriter, WritePlan
 from .connection import connect, connection_string, describe_connection, table_identifier

@@ -27,11 +27,11 @@ from typing import Any, ClassVar
 
 import psycopg
 
-from ...processor.checkpoint import Checkpointer
-from ...processor.errors import ClassifiedError, classify
-from ...processor.message import Message
-from ...processor.positions import ContiguousTracker
-from ..base import ConnectorContext, Source
+from ...pipeline.checkpoint import Checkpointer
+from ...pipeline.connector import ConnectorContext, Source
+from ...pipeline.errors import ClassifiedError, classify
+from ...pipeline.message import Message
+from ...pipeline.positions import ContiguousTracker
 from . import source_sql
 from .commit_horizon import CommitHorizon, HorizonKind, Observation
 from .connection import connect, connection_string, describe_connection, table_identifier

@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry
 
-from dataflow_operator.connectors.base import ConnectorContext, PipelineSettings, Source
-from dataflow_operator.processor.checkpoint import CheckpointStore, MemoryCheckpointStore
-from dataflow_operator.processor.health import ProgressTracker
-from dataflow_operator.processor.message import Message
-from dataflow_operator.processor.metrics import ProcessorMetrics
+from dataflow_operator.pipeline.checkpoint import CheckpointStore, MemoryCheckpointStore
+from dataflow_operator.pipeline.connector import ConnectorContext, PipelineSettings, Source
+from dataflow_operator.pipeline.message import Message
+from dataflow_operator.pipeline.metrics import ProcessorMetrics
+from dataflow_operator.pipeline.progress import ProgressTracker
 
 
 @dataclass

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from dataflow_operator.connectors.kafka import KafkaSink
-from dataflow_operator.processor.errors import ClassifiedError
-from dataflow_operator.processor.message import Message
+from dataflow_operator.connectors.kafka.sink import KafkaSink
+from dataflow_operator.pipeline.errors import ClassifiedError
+from dataflow_operator.pipeline.message import Message
 
 from .harness import Harness
 from .kafka_helpers import consume_all

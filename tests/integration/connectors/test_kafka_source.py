@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from dataflow_operator.connectors.base import PipelineSettings
-from dataflow_operator.connectors.kafka import KafkaSource
-from dataflow_operator.processor.checkpoint import deferred_saves
-from dataflow_operator.processor.health import ProgressTracker
+from dataflow_operator.connectors.kafka.source import KafkaSource
+from dataflow_operator.pipeline.checkpoint import deferred_saves
+from dataflow_operator.pipeline.connector import PipelineSettings
+from dataflow_operator.pipeline.progress import ProgressTracker
 from tests.processes import wait_for
 
 from .harness import Harness, SourceRunner

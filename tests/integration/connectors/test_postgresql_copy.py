@@ -18,11 +18,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dataflow_operator.connectors.base import WriteFailure
 from dataflow_operator.connectors.postgresql import PostgreSQLSink
 from dataflow_operator.connectors.postgresql import sink as sink_module
-from dataflow_operator.processor.errors import ClassifiedError
-from dataflow_operator.processor.message import Message
+from dataflow_operator.pipeline.connector import WriteFailure
+from dataflow_operator.pipeline.errors import ClassifiedError
+from dataflow_operator.pipeline.message import Message
 
 from .harness import Harness
 

@@ -19,8 +19,8 @@ import pytest
 from dataflow_operator.connectors.postgresql import PostgreSQLSink, batch_writer
 from dataflow_operator.connectors.postgresql import sink as sink_module
 from dataflow_operator.connectors.postgresql.server_errors import MAX_MESSAGE_CHARS
-from dataflow_operator.processor.errors import ClassifiedError, is_environmental
-from dataflow_operator.processor.message import Message
+from dataflow_operator.pipeline.errors import ClassifiedError, is_environmental
+from dataflow_operator.pipeline.message import Message
 
 from .harness import Harness
 

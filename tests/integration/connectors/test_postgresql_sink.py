@@ -11,11 +11,11 @@ from typing import Any
 import psycopg
 import pytest
 
-from dataflow_operator.connectors.base import BatchLimits, PipelineSettings
 from dataflow_operator.connectors.postgresql import PostgreSQLSink, batch_writer
 from dataflow_operator.connectors.postgresql import sink as sink_module
-from dataflow_operator.processor.errors import ClassifiedError
-from dataflow_operator.processor.message import Message
+from dataflow_operator.pipeline.connector import BatchLimits, PipelineSettings
+from dataflow_operator.pipeline.errors import ClassifiedError
+from dataflow_operator.pipeline.message import Message
 
 from .harness import Harness
 

@@ -13,11 +13,11 @@ from typing import Any
 import psycopg
 import pytest
 
-from dataflow_operator.connectors.base import PipelineSettings
 from dataflow_operator.connectors.postgresql import PostgreSQLSource
-from dataflow_operator.processor.checkpoint import CheckpointStore, CorruptCheckpointError, MemoryCheckpointStore
-from dataflow_operator.processor.errors import ClassifiedError
-from dataflow_operator.processor.message import Message
+from dataflow_operator.pipeline.checkpoint import CheckpointStore, CorruptCheckpointError, MemoryCheckpointStore
+from dataflow_operator.pipeline.connector import PipelineSettings
+from dataflow_operator.pipeline.errors import ClassifiedError
+from dataflow_operator.pipeline.message import Message
 from tests.processes import wait_for
 
 from .harness import Harness, SourceRunner

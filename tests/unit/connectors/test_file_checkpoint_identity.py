@@ -12,10 +12,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dataflow_operator.connectors.base import PipelineSettings
 from dataflow_operator.connectors.file import CHECKPOINT_KEY, FileSource
 from dataflow_operator.connectors.file_position import FINGERPRINT_BYTES, FileIdentity, FilePosition, parse_position
-from dataflow_operator.processor.checkpoint import CheckpointStore, CorruptCheckpointError, FileCheckpointStore
+from dataflow_operator.pipeline.checkpoint import CheckpointStore, CorruptCheckpointError, FileCheckpointStore
+from dataflow_operator.pipeline.connector import PipelineSettings
 from tests.integration.connectors.harness import Harness
 
 LOGGER = "dataflow_operator.connectors.file"

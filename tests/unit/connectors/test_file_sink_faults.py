@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from dataflow_operator.connectors.file import FileSink
-from dataflow_operator.processor.errors import EnvironmentalError, is_environmental, is_retryable
-from dataflow_operator.processor.message import Message
+from dataflow_operator.pipeline.errors import EnvironmentalError, is_environmental, is_retryable
+from dataflow_operator.pipeline.message import Message
 from tests.integration.connectors.harness import Harness
 
 

@@ -6,7 +6,7 @@ import pytest
 from confluent_kafka import KafkaError
 
 from dataflow_operator.connectors.kafka.errors import KafkaClientError
-from dataflow_operator.processor.errors import is_environmental
+from dataflow_operator.pipeline.errors import is_environmental
 
 
 @pytest.mark.parametrize(("code", "error_type", "environmental"), [

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from dataflow_operator.connectors.postgresql.copy_format import CopyLine, NotCopyableError
 from dataflow_operator.connectors.postgresql.payloads import MAX_DEPTH, PayloadShape, Row, key_text, parse_payload
-from dataflow_operator.processor.errors import InvalidDataError
-from dataflow_operator.processor.message import Message
+from dataflow_operator.pipeline.errors import InvalidDataError
+from dataflow_operator.pipeline.message import Message
 
 SHAPES = [PayloadShape(), PayloadShape(raw_mode=True), PayloadShape(raw_mode=True, flatten_metadata=True)]
 METADATA = {"topic": "t", "offset": 7, "timestamp": datetime(2024, 1, 2, tzinfo=UTC), "key": b"\xff\x00"}

@@ -8,7 +8,7 @@ from psycopg import sql
 from dataflow_operator.connectors.postgresql import sink_sql, source_sql
 from dataflow_operator.connectors.postgresql.connection import table_identifier
 from dataflow_operator.connectors.postgresql.keyset import Keyset
-from dataflow_operator.processor.errors import ClassifiedError
+from dataflow_operator.pipeline.errors import ClassifiedError
 
 TABLE = sql.Identifier("public", "orders")
 

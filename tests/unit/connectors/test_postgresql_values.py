@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from dataflow_operator.connectors.postgresql.copy_format import CopyLine, NotCopyableError, copy_text
-from dataflow_operator.connectors.postgresql.keyset import Keyset, format_rfc3339_nano, position_value
+from dataflow_operator.connectors.postgresql.keyset import Keyset, position_value
 from dataflow_operator.connectors.postgresql.payloads import (
     PayloadShape,
     decode_payload,
@@ -19,8 +19,8 @@ from dataflow_operator.connectors.postgresql.payloads import (
     parse_payload,
 )
 from dataflow_operator.connectors.postgresql.schema import infer_column_types, metadata_column_type
-from dataflow_operator.processor.errors import InvalidDataError
-from dataflow_operator.processor.message import Message
+from dataflow_operator.pipeline.errors import InvalidDataError
+from dataflow_operator.pipeline.message import Message
 
 
 def test_numbers_are_parsed_and_written_exactly() -> None:
@@ -69,7 +69,7 @@ def test_key_text(value: Any, expected: str | None) -> None:
 def test_json_text_of_values_json_lacks() -> None:
     when = datetime(2024, 1, 2, 3, 4, 5, 600000, tzinfo=UTC)
     assert json_text({"at": when, "raw": b"\x00\xff", "n": float("nan")}) == (
-        '{"at":"2024-01-02T03:04:05.600000Z","raw":"AP8=","n":"NaN"}')
+        '{"at":"2024-01-02T03:04:05.6Z","raw":"AP8=","n":"NaN"}')
 
 
 def test_rows_travel_as_json_text() -> None:
@@ -103,10 +103,10 @@ def test_metadata_column_types(key: str, value: Any, expected: str) -> None:
 
 
 def test_checkpoint_values() -> None:
-    assert format_rfc3339_nano(datetime(2024, 5, 1, 10, 0, 0, 120000, tzinfo=UTC)) == "2024-05-01T10:00:00.12Z"
-    assert format_rfc3339_nano(datetime(2024, 5, 1, 12, 0, tzinfo=timezone(timedelta(hours=2)))) == (
+    assert position_value(datetime(2024, 5, 1, 10, 0, 0, 120000, tzinfo=UTC)) == "2024-05-01T10:00:00.12Z"
+    assert position_value(datetime(2024, 5, 1, 12, 0, tzinfo=timezone(timedelta(hours=2)))) == (
         "2024-05-01T10:00:00Z")
-    assert format_rfc3339_nano(datetime(2024, 5, 1, 10, 0)) == "2024-05-01T10:00:00Z"  # naive: as UTC
+    assert position_value(datetime(2024, 5, 1, 10, 0)) == "2024-05-01T10:00:00Z"  # naive: as UTC
     assert position_value(date(2024, 5, 1)) == "2024-05-01"
     assert position_value(Decimal("1.50")) == "1.50" and position_value(42) == 42
     keyset = Keyset.of_row(datetime(2024, 5, 1, tzinfo=UTC), "abc")

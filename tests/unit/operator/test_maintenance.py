@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 import pytest
 
-from dataflow_operator.operator.maintenance import evaluate, format_time
+from dataflow_operator.operator.maintenance import evaluate
 
 
 def at(text: str) -> datetime:
@@ -130,10 +130,6 @@ def test_fractional_durations() -> None:
     state = evaluate(spec, at("2026-01-01T01:29:59Z"))
     assert state is not None and state.in_window
     assert state.next_boundary == at("2026-01-01T01:30:00Z")
-
-
-def test_format_time_is_rfc3339_utc() -> None:
-    assert format_time(datetime(2026, 1, 2, 3, 4, 5, 600000, tzinfo=UTC)) == "2026-01-02T03:04:05Z"
 
 
 @pytest.mark.parametrize("repeat", ["daily", "weekly", "monthly"])

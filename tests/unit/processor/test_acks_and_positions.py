@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dataflow_operator.processor.message import AckCountdown, Message
-from dataflow_operator.processor.positions import ContiguousTracker
+from dataflow_operator.pipeline.message import AckCountdown, Message
+from dataflow_operator.pipeline.positions import ContiguousTracker
 
 
 def test_parent_fires_only_after_every_child() -> None:

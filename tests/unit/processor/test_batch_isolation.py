@@ -6,12 +6,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dataflow_operator.connectors.base import WriteFailure
+from dataflow_operator.pipeline.connector import WriteFailure
+from dataflow_operator.pipeline.errors import EnvironmentalError, InvalidDataError, is_environmental
+from dataflow_operator.pipeline.message import Message
+from dataflow_operator.pipeline.metrics import ProcessorMetrics
 from dataflow_operator.processor.batch_isolation import write_isolating
 from dataflow_operator.processor.error_sink import ErrorSinkError, ErrorSinkWriter, Failure
-from dataflow_operator.processor.errors import EnvironmentalError, InvalidDataError, is_environmental
-from dataflow_operator.processor.message import Message
-from dataflow_operator.processor.metrics import ProcessorMetrics
 
 
 class PoisonRaisingSink:

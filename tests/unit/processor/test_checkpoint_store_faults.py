@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
-from dataflow_operator.connectors.base import PipelineSettings
 from dataflow_operator.connectors.file import CHECKPOINT_KEY, FileSource
-from dataflow_operator.processor import checkpoint
-from dataflow_operator.processor.checkpoint import CorruptCheckpointError, FileCheckpointStore
+from dataflow_operator.pipeline import checkpoint
+from dataflow_operator.pipeline.checkpoint import CorruptCheckpointError, FileCheckpointStore
+from dataflow_operator.pipeline.connector import PipelineSettings
+from dataflow_operator.pipeline.errors import EnvironmentalError, is_environmental
 from dataflow_operator.processor.configmap_checkpoint import ConfigMapCheckpointStore
-from dataflow_operator.processor.errors import EnvironmentalError, is_environmental
 from dataflow_operator.spec.model import RESET_CHECKPOINT_ANNOTATION
 from tests.integration.connectors.harness import Harness
 

@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dataflow_operator.observability.redaction import SECRETS, register_secrets
+from dataflow_operator.pipeline.errors import InvalidDataError
+from dataflow_operator.pipeline.message import Message
 from dataflow_operator.processor.error_record import error_record
-from dataflow_operator.processor.errors import InvalidDataError
-from dataflow_operator.processor.message import Message
 from tests.hostile.accounting import strict_json
 
 NOW = datetime(2026, 2, 3, 4, 5, 6, tzinfo=UTC)

@@ -10,14 +10,14 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from dataflow_operator.processor.checkpoint import (
+from dataflow_operator.pipeline.checkpoint import (
     Checkpointer,
     CorruptCheckpointError,
     FileCheckpointStore,
     MemoryCheckpointStore,
     deferred_saves,
 )
-from dataflow_operator.processor.errors import (
+from dataflow_operator.pipeline.errors import (
     ERROR_TYPES,
     ClassifiedError,
     EnvironmentalError,
@@ -25,9 +25,9 @@ from dataflow_operator.processor.errors import (
     classify,
     is_environmental,
 )
-from dataflow_operator.processor.health import ProgressTracker
-from dataflow_operator.processor.message import Message
-from dataflow_operator.processor.metrics import ProcessorMetrics, exponential_buckets
+from dataflow_operator.pipeline.message import Message
+from dataflow_operator.pipeline.metrics import ProcessorMetrics, exponential_buckets
+from dataflow_operator.pipeline.progress import ProgressTracker
 from dataflow_operator.processor.queues import ChunkQueue
 from dataflow_operator.spec.durations import parse_duration
 
@@ -76,14 +76,14 @@ def test_an_oversized_chunk_enters_an_empty_queue() -> None:
 
 def test_probes_move_with_readiness_and_progress() -> None:
     now = [100.0]
-    tracker = ProgressTracker(timeout_seconds=60, clock=lambda: now[0])
+    tracker = ProgressTracker(timeout_seconds=60, clock=lambda: now[0], timeout_setting="TIMEOUT_VARIABLE")
     assert tracker.readiness()[0] is False
     assert tracker.liveness() == (False, "not ready: source not connected yet")
     tracker.mark_ready()
     assert tracker.liveness()[0] is True
     now[0] += 61
     alive, reason = tracker.liveness()
-    assert not alive and reason.startswith("stale: no pipeline progress for 61s")
+    assert not alive and reason == "stale: no pipeline progress for 61s (TIMEOUT_VARIABLE=60)"
     tracker.bump()
     assert tracker.liveness()[0] is True
     tracker.mark_not_ready("sink failed")

@@ -10,13 +10,13 @@ from typing import Any, ClassVar
 import pytest
 
 from dataflow_operator.connectors import registry
-from dataflow_operator.connectors.base import BatchLimits, Sink, WriteFailure
-from dataflow_operator.processor.checkpoint import FileCheckpointStore
+from dataflow_operator.pipeline.checkpoint import FileCheckpointStore
+from dataflow_operator.pipeline.connector import BatchLimits, Sink, WriteFailure
+from dataflow_operator.pipeline.errors import InvalidDataError
+from dataflow_operator.pipeline.message import Message
+from dataflow_operator.pipeline.metrics import ProcessorMetrics
+from dataflow_operator.pipeline.progress import ProgressTracker
 from dataflow_operator.processor.engine import Pipeline
-from dataflow_operator.processor.errors import InvalidDataError
-from dataflow_operator.processor.health import ProgressTracker
-from dataflow_operator.processor.message import Message
-from dataflow_operator.processor.metrics import ProcessorMetrics
 from dataflow_operator.spec import with_defaults
 
 

@@ -15,8 +15,9 @@ import pytest
 from click.testing import CliRunner
 
 from dataflow_operator.cli import main
+from dataflow_operator.pipeline.config_fields import SpecError
 from dataflow_operator.processor.runtime import load_spec_file
-from dataflow_operator.spec import SpecError, validate_spec
+from dataflow_operator.spec import validate_spec
 from dataflow_operator.spec.files import INTERNAL_ERROR
 
 HERE = Path(__file__).parent

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from dataflow_operator.pipeline.config_fields import SpecError
 from dataflow_operator.processor.runtime import load_spec_file
-from dataflow_operator.spec import SpecError
 from dataflow_operator.spec.manifest_loader import (
     MAX_ALIASES,
     MAX_EXPANDED_NODES,

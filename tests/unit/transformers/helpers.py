@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from dataflow_operator.processor.errors import InvalidDataError
-from dataflow_operator.processor.message import Message
+from dataflow_operator.pipeline.errors import InvalidDataError
+from dataflow_operator.pipeline.message import Message
+from dataflow_operator.pipeline.transformer import Transformer
 from dataflow_operator.transformers import registry
-from dataflow_operator.transformers.base import Transformer
 
 #: The row expects the very same message object back (passthrough).
 PASS = "<passthrough>"

@@ -11,10 +11,10 @@ from hypothesis import strategies as st
 
 # Imported first: processor.chain -> transformers -> spec -> transformers is a cycle (issue 14 removes it).
 import dataflow_operator.spec  # noqa: F401
+from dataflow_operator.pipeline.errors import is_environmental
+from dataflow_operator.pipeline.message import Message
+from dataflow_operator.pipeline.metrics import ProcessorMetrics
 from dataflow_operator.processor.chain import TransformChain
-from dataflow_operator.processor.errors import is_environmental
-from dataflow_operator.processor.message import Message
-from dataflow_operator.processor.metrics import ProcessorMetrics
 from dataflow_operator.transformers import registry
 from tests.hostile.corpus import CORPUS
 

@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dataflow_operator.processor.message import Message
+from dataflow_operator.pipeline.message import Message
 from dataflow_operator.transformers import registry
 from dataflow_operator.transformers.casing import to_pascal, to_snake
 from dataflow_operator.transformers.conditions import Condition, problems

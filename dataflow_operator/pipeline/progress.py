@@ -13,8 +13,10 @@ from collections.abc import Callable
 
 
 class ProgressTracker:
-    def __init__(self, timeout_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, timeout_seconds: float, clock: Callable[[], float] = time.monotonic, *,
+                 timeout_setting: str = "progress timeout") -> None:
         self.timeout_seconds = timeout_seconds
+        self._timeout_setting = timeout_setting  # named in the stale message: where to change it
         self._clock = clock
         self._lock = threading.Lock()
         self._ready = False
@@ -50,5 +52,5 @@ class ProgressTracker:
         idle = self._clock() - self._last_progress
         if idle > self.timeout_seconds:
             return False, (f"stale: no pipeline progress for {idle:.0f}s "
-                           f"(PROCESSOR_PROGRESS_TIMEOUT_SECONDS={self.timeout_seconds:g})")
+                           f"({self._timeout_setting}={self.timeout_seconds:g})")
         return True, "alive"

@@ -12,8 +12,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from ..processor.message import Message
-from ..spec.fields import FieldError
+from .config_fields import FieldError
+from .message import Message
 
 
 class Transformer(ABC):

@@ -12,10 +12,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from ..processor.checkpoint import CheckpointStore
-from ..processor.health import ProgressTracker
-from ..processor.message import Message
-from ..processor.metrics import ConnectorMetrics
+from .checkpoint import CheckpointStore
+from .message import Message
+from .metrics import ConnectorMetrics
+from .progress import ProgressTracker
 
 
 @dataclass(frozen=True, slots=True)
