@@ -49,7 +49,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests.peers 
 from dataflow_operator.pipeline.checkpoint import MemoryCheckpointStore
 from dataflow_operator.pipeline.metrics import ProcessorMetrics
 from dataflow_operator.pipeline.progress import ProgressTracker
-from dataflow_operator.processor.engine import Pipeline
+from dataflow_operator.processor.assembly import build_pipeline
+from dataflow_operator.processor.engine import Services
 from dataflow_operator.spec import validate_spec, with_defaults
 from tests.peers import paths, provision
 from tests.peers.kafka import KafkaBroker
@@ -156,8 +157,9 @@ class ProcessorRun:
         spec = pipeline_spec(bootstrap, source, target, self.ack_granularity)
         assert not validate_spec(spec)
         self.metrics = ProcessorMetrics("bench", "kafka")
-        pipeline = Pipeline(with_defaults(spec), namespace="bench", name="kafka", metrics=self.metrics,
-                            checkpoints=MemoryCheckpointStore(), progress=ProgressTracker(0))
+        pipeline = build_pipeline(with_defaults(spec), Services(
+            namespace="bench", name="kafka", metrics=self.metrics, checkpoints=MemoryCheckpointStore(),
+            progress=ProgressTracker(0)))
         def stop_when_told() -> None:
             stop.wait()
             pipeline.stop()

@@ -10,7 +10,7 @@ per batch with ``ON CONFLICT DO NOTHING`` semantics:
 * ``sink, INSERT path``    — PostgreSQLSink with COPY turned off: one INSERT … SELECT FROM
                               jsonb_populate_recordset($1) … ON CONFLICT DO NOTHING per batch, the path a
                               replayed batch takes
-* ``sink, stage path``     — the INSERT path for groups over PARAMETER_MAX_BYTES: COPY of the payloads into
+* ``sink, stage path``     — the INSERT path for groups over SinkTuning.parameter_max_bytes: COPY of the payloads into
                               a temp stage, then INSERT … SELECT jsonb_populate_record(…) ON CONFLICT …
 * ``executemany``          — the sink's decoder + cursor.executemany(INSERT … VALUES … ON CONFLICT DO
                               NOTHING), which psycopg 3 already pipelines (one round trip per batch)
@@ -34,14 +34,15 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests.peers helpers
 
-from dataflow_operator.connectors.postgresql import PostgreSQLSink, batch_writer
-from dataflow_operator.connectors.postgresql import sink as sink_module
+from dataflow_operator.connectors.postgresql import PostgreSQLSink
 from dataflow_operator.connectors.postgresql.payloads import decode_payload
+from dataflow_operator.connectors.postgresql.tuning import SinkTuning
 from dataflow_operator.pipeline.checkpoint import MemoryCheckpointStore
 from dataflow_operator.pipeline.connector import ConnectorContext
 from dataflow_operator.pipeline.message import Message
 from dataflow_operator.pipeline.metrics import ProcessorMetrics
 from dataflow_operator.pipeline.progress import ProgressTracker
+from dataflow_operator.processor.assembly import settings_from_spec
 from tests.peers import provision
 from tests.peers.postgres import PostgresServer
 
@@ -63,20 +64,17 @@ def batches(items: list[Message], size: int) -> list[list[Message]]:
 def with_sink(dsn: str, table: str, *, copy_first: bool = True,
               stage: bool = False) -> Callable[[list[list[Message]]], None]:
     context = ConnectorContext("bench", "bench", "sink", ProcessorMetrics("bench", "bench").connector(
-        "postgresql", "sink"), MemoryCheckpointStore(), ProgressTracker(0))
+        "postgresql", "sink"), MemoryCheckpointStore(), ProgressTracker(0), settings_from_spec({}))
+
+    tuning = SinkTuning(copy_first=copy_first, parameter_max_bytes=0 if stage else SinkTuning().parameter_max_bytes)
 
     def run(work: list[list[Message]]) -> None:
-        sink = PostgreSQLSink({"connectionString": dsn, "table": table}, context)
+        sink = PostgreSQLSink({"connectionString": dsn, "table": table}, context, tuning)
         sink.connect()
-        limit = batch_writer.PARAMETER_MAX_BYTES
-        batch_writer.PARAMETER_MAX_BYTES = 0 if stage else limit
-        sink_module.COPY_FIRST = copy_first
         try:
             for batch in work:
                 assert sink.write(batch) == []
         finally:
-            batch_writer.PARAMETER_MAX_BYTES = limit
-            sink_module.COPY_FIRST = True
             sink.close()
 
     return run

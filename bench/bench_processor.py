@@ -19,7 +19,8 @@ from typing import Any
 from dataflow_operator.pipeline.checkpoint import MemoryCheckpointStore
 from dataflow_operator.pipeline.metrics import ProcessorMetrics
 from dataflow_operator.pipeline.progress import ProgressTracker
-from dataflow_operator.processor.engine import Pipeline
+from dataflow_operator.processor.assembly import build_pipeline
+from dataflow_operator.processor.engine import Services
 from dataflow_operator.spec import validate_spec, with_defaults
 
 
@@ -50,9 +51,9 @@ def spec_for(workdir: Path, tag: str) -> dict[str, Any]:
 def run_once(workdir: Path, tag: str, metrics_on: bool) -> float:
     spec = spec_for(workdir, tag)
     assert not validate_spec(spec)
-    pipeline = Pipeline(with_defaults(spec), namespace="bench", name=tag,
-                        metrics=ProcessorMetrics("bench", tag, enabled=metrics_on),
-                        checkpoints=MemoryCheckpointStore(), progress=ProgressTracker(0))
+    pipeline = build_pipeline(with_defaults(spec), Services(
+        namespace="bench", name=tag, metrics=ProcessorMetrics("bench", tag, enabled=metrics_on),
+        checkpoints=MemoryCheckpointStore(), progress=ProgressTracker(0)))
     started = time.perf_counter()
     result = pipeline.run()
     elapsed = time.perf_counter() - started

@@ -20,14 +20,15 @@ from .progress import ProgressTracker
 
 @dataclass(frozen=True, slots=True)
 class PipelineSettings:
-    """Spec-level settings that connectors need (connectors.md §1 defaults)."""
+    """Spec-level settings that connectors need. Built from the spec by
+    ``processor.assembly.settings_from_spec``, which fills in the defaults of ``spec.model``."""
 
-    channel_buffer_size: int = 100
-    ack_granularity: str = "batch"
-    checkpoint_persistence: bool = True
-    checkpoint_sync_on_ack: bool = False
-    checkpoint_save_interval: float = 30.0
-    checkpoint_reset: bool = False
+    channel_buffer_size: int
+    ack_granularity: str
+    checkpoint_persistence: bool
+    checkpoint_sync_on_ack: bool
+    checkpoint_save_interval: float
+    checkpoint_reset: bool
 
 
 @dataclass(slots=True)
@@ -41,7 +42,7 @@ class ConnectorContext:
     metrics: ConnectorMetrics
     checkpoints: CheckpointStore
     progress: ProgressTracker
-    settings: PipelineSettings = field(default_factory=PipelineSettings)
+    settings: PipelineSettings
     stop: threading.Event = field(default_factory=threading.Event)
 
 

@@ -66,11 +66,15 @@ class Message:
     #: ``decode(data)`` that nothing else references, so the next step can take it instead of parsing
     #: the bytes again (transformers.jsonvalues.take_doc). ``data`` stays the truth; this is a cache.
     doc: dict[str, Any] | None = None
+    #: The route a router step chose: its label (the route's condition text), which the engine's
+    #: route table maps to a sink. ``None``: the main sink. Not metadata, so it never reaches a sink
+    #: or an error record as data.
+    route: str | None = None
 
     def derive(self, data: bytes, metadata: dict[str, Any] | None = None,
                doc: dict[str, Any] | None = None) -> Message:
         """A new message from this one: new data, a shallow copy of the metadata unless given,
-        the same timestamp, ack and receipt time (the engine rebinds the ack for fan-out).
+        the same timestamp, ack, receipt time and route (the engine rebinds the ack for fan-out).
         ``doc``, when given, must be ``data`` decoded and referenced by nothing else."""
         return Message(
             data=data,
@@ -79,6 +83,7 @@ class Message:
             ack=self.ack,
             received_at=self.received_at,
             doc=doc,
+            route=self.route,
         )
 
     def acknowledge(self) -> None:

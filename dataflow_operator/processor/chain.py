@@ -16,11 +16,11 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from ..pipeline.errors import classify
 from ..pipeline.message import Message
 from ..pipeline.metrics import ProcessorMetrics
-from ..pipeline.transformer import Transformer
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,13 @@ class TransformFailure:
     stage: str              # transformer_<i>
     transformer_type: str
     error: BaseException
+
+
+class Step(Protocol):
+    """One entry of ``spec.transformations`` as the chain runs it: a transformer, or a router's
+    route choice (processor/routes.py)."""
+
+    def transform(self, message: Message, /) -> list[Message]: ...
 
 
 class _Stage:
@@ -52,7 +59,7 @@ class _Stage:
         "type_name",
     )
 
-    def __init__(self, index: int, type_name: str, transformer: Transformer, metrics: ProcessorMetrics) -> None:
+    def __init__(self, index: int, type_name: str, transformer: Step, metrics: ProcessorMetrics) -> None:
         self.index = index
         self.type_name = type_name
         self.transformer = transformer
@@ -98,7 +105,7 @@ class _Stage:
 
 
 class TransformChain:
-    def __init__(self, transformers: Sequence[tuple[str, Transformer]], metrics: ProcessorMetrics) -> None:
+    def __init__(self, transformers: Sequence[tuple[str, Step]], metrics: ProcessorMetrics) -> None:
         self.metrics = metrics
         self.stages = [_Stage(i, type_name, t, metrics) for i, (type_name, t) in enumerate(transformers)]
         self._transform_error = metrics.operation("transform", "error")

@@ -1,10 +1,15 @@
 """The data plane: read → transform → route → write, on threads joined by bounded chunk queues.
+:mod:`.assembly` builds the parts; this module runs them.
 
 ::
 
     reader ──routing queue──▶ transformer ──▶ output|default queue ──▶ main sink writer
                                            └─▶ one queue per route ──▶ route sink writers
               failures (transform or write) ─────────────────────────▶ error sink (exact messages)
+
+Routes are the engine's, as Benthos' ``switch`` output: a router entry in the chain only records
+the route it chose on ``message.route`` (processor/routes.py); each route label has its own queue,
+writer and sink, and a message without one goes to the main sink.
 
 Every derived message shares its parent's :class:`AckCountdown`, so a source position moves only
 when all of them are durably written (or handled by the error sink per ``ackPolicy``). A message
@@ -16,27 +21,23 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
-from ..connectors import registry as connectors
 from ..pipeline.checkpoint import CheckpointStore, deferred_saves
-from ..pipeline.connector import ConnectorContext, PipelineSettings, Sink, Source
+from ..pipeline.connector import Sink, Source
 from ..pipeline.errors import classify
 from ..pipeline.message import AckCountdown, Message
 from ..pipeline.metrics import ProcessorMetrics
 from ..pipeline.progress import ProgressTracker
-from ..spec.durations import parse_duration
-from ..transformers import registry as transformers
 from .chain import TransformChain, TransformFailure
 from .error_sink import ErrorSinkWriter, Failure
 from .queues import ChunkQueue
+from .routes import DEFAULT_ROUTE
 from .writer import SinkWriter
 
 log = logging.getLogger(__name__)
 
-DEFAULT_ROUTE = "default"
 TRANSFORM_CHUNK = 512
 
 
@@ -52,90 +53,74 @@ class PipelineResult:
         return 0 if self.failure is None else 1
 
 
+@dataclass(frozen=True, slots=True)
+class Services:
+    """What the process gives a pipeline."""
+
+    namespace: str
+    name: str
+    metrics: ProcessorMetrics
+    checkpoints: CheckpointStore
+    progress: ProgressTracker
+    #: Called once the source has connected (it has applied any reset by then).
+    on_source_connected: Callable[[], None] | None = None
+    #: Set to stop reading; connectors watch it to return promptly.
+    stop: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineParts:
+    """The made, not yet connected, parts of a pipeline (processor/assembly.py makes them)."""
+
+    source: Source
+    chain: TransformChain
+    main_sink: Sink
+    route_sinks: dict[str, Sink]          # route label (condition text) → its sink, in table order
+    error_sink: ErrorSinkWriter | None
+
+
 @dataclass
 class _Route:
     label: str
     queue: ChunkQueue
+    sink: Sink
     writer: SinkWriter | None = None
-    sink: Sink | None = None
     pending: list[Message] = field(default_factory=list)
 
 
-def settings_from_spec(spec: Mapping[str, Any], reset: bool) -> PipelineSettings:
-    return PipelineSettings(
-        channel_buffer_size=int(spec.get("channelBufferSize", 100)),
-        ack_granularity=str(spec.get("ackGranularity", "batch")),
-        checkpoint_persistence=bool(spec.get("checkpointPersistence", True)),
-        checkpoint_sync_on_ack=bool(spec.get("checkpointSyncOnAck", False)),
-        checkpoint_save_interval=parse_duration(str(spec.get("checkpointSaveInterval", "30s"))),
-        checkpoint_reset=reset,
-    )
-
-
 class Pipeline:
-    """Builds connectors and transformers from a validated, normalised spec (with defaults) and
-    runs them until the source is exhausted, :meth:`stop` is called, or something fails."""
+    """Runs built parts until the source is exhausted, :meth:`stop` is called, or something fails."""
 
-    def __init__(self, spec: Mapping[str, Any], *, namespace: str, name: str, metrics: ProcessorMetrics,
-                 checkpoints: CheckpointStore, progress: ProgressTracker, reset_checkpoint: bool = False,
-                 on_source_connected: Callable[[], None] | None = None) -> None:
-        self.spec = spec
-        self.namespace = namespace
-        self.name = name
-        self.metrics = metrics
-        self.checkpoints = checkpoints
-        self.progress = progress
-        self.settings = settings_from_spec(spec, reset_checkpoint)
-        self._on_source_connected = on_source_connected
-        self.stopping = threading.Event()     # graceful: stop reading, drain, flush
+    def __init__(self, parts: PipelineParts, *, services: Services, channel_buffer_size: int,
+                 write_retry_delays: tuple[float, ...]) -> None:
+        self.metrics = metrics = services.metrics
+        self.progress = services.progress
+        self.source = parts.source
+        self.chain = parts.chain
+        self.error_sink = parts.error_sink
+        self.source_type = parts.source.type_name
+        self.sink_type = parts.main_sink.type_name
+        self._on_source_connected = services.on_source_connected
+        self._capacity = channel_buffer_size
+        self._write_retry_delays = write_retry_delays
+        self.stopping = services.stop         # graceful: stop reading, drain, flush
         self.abort = threading.Event()        # failure: stop everything, acknowledge nothing more
         self._failure: BaseException | None = None
         self._failure_lock = threading.Lock()
         self._exhausted = False
-        self.source_type = str(spec["source"]["type"])
-        self.sink_type = str(spec["sink"]["type"])
-        entries = spec.get("transformations") or []
-        self.chain = TransformChain(
-            [(str(t["type"]), transformers.build(str(t["type"]), t.get("config"), when=t.get("when")))
-             for t in entries], metrics)
-        self.route_specs = transformers.route_sinks(list(entries))
-        capacity = self.settings.channel_buffer_size
-        self.input_queue = ChunkQueue(capacity, metrics.queue_size("routing"), metrics.queue_wait("routing"),
-                                      metrics.stage_latency("read", "transformation"))
-        main_label = DEFAULT_ROUTE if self.route_specs else "output"
-        self.main_route = _Route(DEFAULT_ROUTE, self._queue(main_label))
-        self.routes = {condition: _Route(condition, self._queue(condition)) for condition in self.route_specs}
-        self.source: Source = connectors.create_source(spec["source"], self._context("source", self.source_type))
-        self.main_route.sink = connectors.create_sink(spec["sink"], self._context("sink", self.sink_type))
-        for index, (condition, sink_spec) in enumerate(self.route_specs.items()):
-            self.routes[condition].sink = connectors.create_sink(
-                sink_spec, self._context(f"route_{index}", str(sink_spec["type"])))
-        self.error_sink: ErrorSinkWriter | None = None
-        self._error_sink_connector: Sink | None = None
-        errors = spec.get("errors")
-        if errors:
-            error_type = str(errors["type"])
-            context = self._context("error_sink", error_type)
-            self._error_sink_connector = connectors.create_sink(errors, context)
-            self.error_sink = ErrorSinkWriter(self._error_sink_connector, sink_type=error_type,
-                                              ack_policy=str(errors.get("ackPolicy", "afterWrite")),
-                                              original_sink=self.sink_type, metrics=metrics,
-                                              connector_metrics=context.metrics)
+        self.input_queue = ChunkQueue(channel_buffer_size, metrics.queue_size("routing"),
+                                      metrics.queue_wait("routing"), metrics.stage_latency("read", "transformation"))
+        routed = bool(parts.route_sinks)
+        self.main_route = _Route(DEFAULT_ROUTE, self._queue(DEFAULT_ROUTE if routed else "output"), parts.main_sink)
+        self.routes = {label: _Route(label, self._queue(label), sink) for label, sink in parts.route_sinks.items()}
         self._reader_stage = metrics.stage_duration("read")
         self._received = metrics.child("dataflow_messages_received_total", self.source_type)
         self._input_size = metrics.message_size("input")
         self._source_context_metrics = self.source.context.metrics
 
     def _queue(self, queue_type: str) -> ChunkQueue:
-        return ChunkQueue(self.settings.channel_buffer_size, self.metrics.queue_size(queue_type),
+        return ChunkQueue(self._capacity, self.metrics.queue_size(queue_type),
                           self.metrics.queue_wait(queue_type), self.metrics.stage_latency("transformation", "write"))
-
-    def _context(self, connector_name: str, connector_type: str) -> ConnectorContext:
-        connector_metrics = self.metrics.connector(connector_type, connector_name)
-        connector_metrics.initialise_errors(("read",) if connector_name == "source" else ("write",))
-        return ConnectorContext(namespace=self.namespace, name=self.name, connector_name=connector_name,
-                                metrics=connector_metrics, checkpoints=self.checkpoints, progress=self.progress,
-                                settings=self.settings, stop=self.stopping)
 
     # -- control -------------------------------------------------------------------------------
 
@@ -163,9 +148,9 @@ class Pipeline:
     # -- run -----------------------------------------------------------------------------------
 
     def run(self) -> PipelineResult:
-        sinks = [r.sink for r in self._all_routes() if r.sink is not None]
-        if self._error_sink_connector is not None:
-            sinks.append(self._error_sink_connector)
+        sinks = [route.sink for route in self._all_routes()]
+        if self.error_sink is not None:
+            sinks.append(self.error_sink.sink)
         try:
             self._connect(self.source, "source")
             if self._on_source_connected is not None:
@@ -205,11 +190,11 @@ class Pipeline:
     def _start_threads(self) -> list[threading.Thread]:
         writers = []
         for route in self._all_routes():
-            assert route.sink is not None
             route.writer = SinkWriter(route=route.label, sink=route.sink, sink_type=route.sink.type_name,
                                       queue=route.queue, metrics=self.metrics,
                                       connector_metrics=route.sink.context.metrics, error_sink=self.error_sink,
-                                      progress=self.progress, abort=self.abort, fail=self.fail)
+                                      progress=self.progress, abort=self.abort, fail=self.fail,
+                                      retry_delays=self._write_retry_delays)
             writers.append(route.writer)
         threads: list[threading.Thread] = [
             threading.Thread(target=self._read_loop, name="reader", daemon=True),
@@ -311,9 +296,7 @@ class Pipeline:
                 for failure in failed:
                     failure.message.ack = countdown.done
             for item in outputs:
-                condition = item.metadata.get("routed_condition") if routes else None
-                route = routes.get(condition, main) if condition is not None else main
-                route.pending.append(item)
+                (main if item.route is None else routes[item.route]).pending.append(item)
             failures.extend(failed)
         chain.flush_metrics()
         self.metrics.processing_duration.observe_many(durations)
@@ -334,8 +317,7 @@ class Pipeline:
 
     def _handle_transform_failures(self, failures: list[TransformFailure]) -> None:
         self.metrics.record_outcomes(0, len(failures))
-        handled = [Failure(f.message, f.error, f.stage, str(f.message.metadata.get("routed_condition", DEFAULT_ROUTE)))
-                   for f in failures]
+        handled = [Failure(f.message, f.error, f.stage, f.message.route or DEFAULT_ROUTE) for f in failures]
         if self.error_sink is not None:
             self.error_sink.write(handled)
         else:

@@ -30,7 +30,8 @@ from ..spec.manifest_loader import WHOLE_DOCUMENT, ManifestError, load_single_do
 from ..spec.metadata import validate_metadata
 from ..spec.model import reset_requested
 from ..spec.secrets import secret_values
-from .engine import Pipeline, PipelineResult
+from .assembly import RunSettings, build_pipeline, settings_from_spec
+from .engine import PipelineResult, Services
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ def checkpoint_store_for(spec: Mapping[str, Any], namespace: str, name: str,
                          checkpoint_dir: str | None) -> CheckpointStore:
     """Memory when persistence is off; the ``df-<name>-checkpoint`` ConfigMap inside a cluster;
     otherwise a JSON file under ``checkpoint_dir``."""
-    if not spec.get("checkpointPersistence", True):
+    if not settings_from_spec(spec).checkpoint_persistence:
         return MemoryCheckpointStore()
     if checkpoint_dir is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
         from .configmap_checkpoint import in_cluster_store
@@ -122,10 +123,11 @@ def run_processor(*, spec_path: str, namespace: str | None, name: str | None, me
         return 1
     # The token is recorded only once the source has connected, i.e. after it wiped its position:
     # a crash in between repeats the reset rather than skipping it.
-    pipeline = Pipeline(spec, namespace=namespace, name=name, metrics=metrics, checkpoints=checkpoints,
-                        progress=progress, reset_checkpoint=token is not None or reset_requested(spec, metadata),
-                        on_source_connected=None if token is None else
+    services = Services(namespace=namespace, name=name, metrics=metrics, checkpoints=checkpoints,
+                        progress=progress, on_source_connected=None if token is None else
                         lambda: checkpoints.save(RESET_TOKEN_KEY, token))
+    pipeline = build_pipeline(spec, services, settings=RunSettings(
+        reset_checkpoint=token is not None or reset_requested(spec, metadata)))
     server = HttpServer(metrics_bind_address, registry=registry, probes={
         "/healthz": lambda: (True, "ok"),
         "/readyz": progress.readiness,

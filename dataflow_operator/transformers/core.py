@@ -1,5 +1,6 @@
-"""The nine core transformations except the two key-case ones (see casing.py):
-timestamp, flatten, filter, mask, router, select, remove (transformations.md §3)."""
+"""The nine core transformations except the two key-case ones (see casing.py) and router, which
+the engine runs as a route choice (spec/routes.py, processor/routes.py): timestamp, flatten, filter,
+mask, select, remove (transformations.md §3)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,12 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from ..pipeline.config_fields import FieldError, Fields
+from ..pipeline.config_fields import FieldError
 from ..pipeline.message import Message
 from ..pipeline.transformer import Transformer
 from . import validation
 from .conditions import Condition
-from .jsonvalues import MISSING, encode, encode_text, peek_doc, take_doc, to_text
+from .jsonvalues import MISSING, encode, encode_text, take_doc, to_text
 from .paths import Path, parse_paths
 from .registry import register
 from .timeformat import formatter_for
@@ -128,54 +129,6 @@ class FilterTransformer(Transformer):
 
     def transform(self, message: Message) -> list[Message]:
         return [message] if self.condition.matches(message) else []
-
-
-@register
-class RouterTransformer(Transformer):
-    """Tags the message with the first matching route's condition text; the writer routes it.
-
-    The route sinks are not built here: the engine collects them with ``registry.route_sinks``.
-    """
-
-    type_name = "router"
-
-    def __init__(self, config: Mapping[str, Any]) -> None:
-        super().__init__(config)
-        routes = config.get("routes") or []
-        self.conditions = [Condition(str(route.get("condition") or ""))
-                           for route in routes if isinstance(route, Mapping)]
-        self.needs_payload = any(condition.needs_payload for condition in self.conditions)
-
-    @classmethod
-    def validate_config(cls, config: Mapping[str, Any], path: str) -> list[FieldError]:
-        # The route sinks are connector specs; spec validation checks them with the sink rules.
-        fields, errors = validation.reader(config, path, ("routes",))
-        routes = fields.config.get("routes")
-        if routes is None:
-            fields.error("routes", "required")
-        elif not isinstance(routes, list):
-            fields.error("routes", "must be a list of {condition, sink}")
-        else:
-            for index, route in enumerate(routes):
-                route_path = f"{fields.at('routes')}[{index}]"
-                if not isinstance(route, Mapping):
-                    errors.append(FieldError(route_path, "must be an object with condition and sink"))
-                    continue
-                route_fields = Fields(route, route_path, errors)
-                route_fields.unknown_keys(("condition", "sink"))
-                validation.condition(route_fields, "condition")
-        return errors
-
-    def transform(self, message: Message) -> list[Message]:
-        payload = peek_doc(message) if self.needs_payload else MISSING
-        metadata = message.metadata
-        for condition in self.conditions:
-            if condition.evaluate(payload, metadata):
-                routed = dict(metadata)
-                routed["routed_condition"] = condition.text
-                doc, message.doc = message.doc, None  # the copy goes on; the original is dropped
-                return [message.derive(message.data, routed, doc)]
-        return [message]
 
 
 @register

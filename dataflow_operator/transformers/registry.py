@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import functools
 import importlib
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 from ..pipeline.config_fields import FieldError
 from ..pipeline.message import Message
 from ..pipeline.transformer import Transformer
+from ..spec.routes import RouterSpec
 from . import conditions
 
 _MODULES = (
@@ -47,8 +48,23 @@ def types() -> dict[str, type[Transformer]]:
     return _TYPES
 
 
+class EntryRules(Protocol):
+    """How one ``type`` of transformations entry checks its ``config``."""
+
+    type_name: str
+    config_optional: bool
+
+    def validate_config(self, config: Mapping[str, Any], path: str) -> list[FieldError]: ...
+
+
+def entry_types() -> dict[str, EntryRules]:
+    """Every ``type`` a transformations entry may have: the transformers, and ``router``, which the
+    engine runs as a route choice rather than as a transformer (spec/routes.py)."""
+    return {**types(), RouterSpec.type_name: RouterSpec}
+
+
 def allowed_types() -> list[str]:
-    return sorted(types())
+    return sorted(entry_types())
 
 
 def validate(type_: str, config: Mapping[str, Any] | None, path: str,
@@ -59,7 +75,7 @@ def validate(type_: str, config: Mapping[str, Any] | None, path: str,
     if when is not None and when.strip():
         errors.extend(FieldError(f"{path}.when", f"invalid condition {when!r}: {problem}")
                       for problem in conditions.problems(when))
-    cls = types().get(type_)
+    cls = entry_types().get(type_)
     if cls is None:
         errors.append(FieldError(f"{path}.type",
                                  f"unsupported transformation type {type_!r}; "
@@ -102,19 +118,3 @@ def build(type_: str, config: Mapping[str, Any] | None, when: str | None = None)
     if when is not None and when.strip():
         return ConditionalTransformer(transformer, when)
     return transformer
-
-
-def route_sinks(transformations: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Condition text → sink spec over every router step, in order. The condition text is the
-    route's identity: a later route with the same text replaces the earlier one's sink."""
-    sinks: dict[str, dict[str, Any]] = {}
-    for entry in transformations:
-        if not isinstance(entry, Mapping) or entry.get("type") != "router":
-            continue
-        config = entry.get("config")
-        routes = config.get("routes") if isinstance(config, Mapping) else None
-        for route in routes if isinstance(routes, list) else ():
-            if isinstance(route, Mapping) and isinstance(route.get("condition"), str) \
-                    and isinstance(route.get("sink"), Mapping):
-                sinks[route["condition"]] = dict(route["sink"])
-    return sinks

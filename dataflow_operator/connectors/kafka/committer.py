@@ -14,7 +14,7 @@ up with ``_WAIT_COORD``), freezing the reader and the error/statistics callbacks
   the batch being written — far less than the reference's 1 s auto-commit interval.
 * ``message`` granularity: synchronous commits, made only while the cluster is reachable; the ack
   waits until a commit covering it is done (acks of concurrent writers share one commit). Acks made
-  inside a :func:`~dataflow_operator.processor.checkpoint.deferred_saves` block (a writer
+  inside a :func:`~dataflow_operator.pipeline.checkpoint.deferred_saves` block (a writer
   acknowledging the batch it wrote) share one commit, made when the block ends; the block returns
   only once it is done, so nothing a writer acknowledged is uncommitted when it moves on.
 

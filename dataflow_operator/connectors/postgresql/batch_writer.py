@@ -28,11 +28,6 @@ from .payloads import Row, key_text
 from .schema import TableInfo
 from .server_errors import is_row_level, row_error
 
-#: Rows up to this many bytes go in one INSERT with the rows as a JSON array parameter: measured
-#: ~35 % faster than COPY into the stage plus INSERT … SELECT (bench/bench_postgresql_sink.py). Larger
-#: groups stream through COPY, so no single value grows without bound.
-PARAMETER_MAX_BYTES = 4 * 1024 * 1024
-
 
 @dataclass(frozen=True, slots=True)
 class WritePlan:
@@ -46,15 +41,17 @@ class WritePlan:
 class BatchWriter:
     """Writes the rows of one batch on ``conn`` (autocommit; the transaction is opened here)."""
 
-    def __init__(self, conn: psycopg.Connection[Any], plan: WritePlan, stage_ready: bool) -> None:
+    def __init__(self, conn: psycopg.Connection[Any], plan: WritePlan, stage_ready: bool,
+                 parameter_max_bytes: int) -> None:
         self.conn = conn
+        self.parameter_max_bytes = parameter_max_bytes  # larger groups go through the COPY stage
         self.plan = plan
         self.stage_ready = stage_ready  # the temp stage exists on this connection
         self.failures: list[WriteFailure] = []
 
     def write(self, rows: list[Row]) -> list[WriteFailure]:
         steps = list(self._steps(rows))
-        if not self.stage_ready and any(c is not None and not _fits_parameter(g) for c, g in steps):
+        if not self.stage_ready and any(c is not None and not self._fits_parameter(g) for c, g in steps):
             # Outside the batch transaction, so that a rollback cannot undo it.
             self.conn.execute(sink_sql.create_stage())
             self.stage_ready = True
@@ -86,7 +83,7 @@ class BatchWriter:
     def _insert(self, rows: list[Row], columns: tuple[str, ...]) -> None:
         plan = self.plan
         with self.conn.cursor() as cursor:
-            if _fits_parameter(rows):
+            if self._fits_parameter(rows):
                 array = b"[" + b",".join(row.text for row in rows) + b"]"
                 cursor.execute(sink_sql.insert_from_array(plan.table, columns, plan.conflict),
                                [array.decode("utf-8")])
@@ -119,6 +116,9 @@ class BatchWriter:
 
     # -- exact failures ------------------------------------------------------------------------
 
+    def _fits_parameter(self, rows: list[Row]) -> bool:
+        return sum(len(row.text) for row in rows) + len(rows) <= self.parameter_max_bytes
+
     def _bisect(self, rows: list[Row], write: Callable[[list[Row]], None]) -> None:
         failures_before = len(self.failures)
         try:
@@ -134,10 +134,6 @@ class BatchWriter:
             middle = len(rows) // 2
             self._bisect(rows[:middle], write)
             self._bisect(rows[middle:], write)
-
-
-def _fits_parameter(rows: list[Row]) -> bool:
-    return sum(len(row.text) for row in rows) + len(rows) <= PARAMETER_MAX_BYTES
 
 
 def _runs(rows: list[Row]) -> Iterator[tuple[bool, list[Row]]]:

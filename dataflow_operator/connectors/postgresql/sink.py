@@ -28,28 +28,23 @@ from .copy_writer import CopyAbandonedError, copy_batch
 from .payloads import RAW_DATA_COLUMN, PayloadShape, Row, parse_payload
 from .schema import TableInfo, column_name_problem, describe_table, infer_column_types, metadata_column_type
 from .server_errors import environmental_error
+from .tuning import PRODUCTION, SinkTuning
 
 log = logging.getLogger(__name__)
 _Items = TypeVar("_Items", list[Message], list[Row])
 
 #: ``batchSize: 0`` means "flush on the timer only"; this still bounds one transaction.
 TIMER_ONLY_BATCH = 10_000
-# A lost connection is re-opened and the batch retried for ~15 s before the batch is given up on: a
-# server restart should not send a whole batch to the error sink.
-RECONNECT_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)
 DEFAULT_CONFLICT_KEY = "id"  # REF's literal default when the table has no primary key yet
-#: After a batch could not go by COPY (usually keys already written: a replay after a crash), this
-#: many batches go straight to INSERT … ON CONFLICT, so a stream of duplicates does not pay twice.
-COPY_PAUSE_BATCHES = 16
-#: The tests and the bench turn COPY off to exercise and measure the INSERT paths on their own.
-COPY_FIRST = True
 
 
 class PostgreSQLSink(Sink):
     type_name: ClassVar[str] = "postgresql"
 
-    def __init__(self, config: Mapping[str, Any], context: ConnectorContext) -> None:
+    def __init__(self, config: Mapping[str, Any], context: ConnectorContext,
+                 tuning: SinkTuning = PRODUCTION) -> None:
         super().__init__(config, context)
+        self._tuning = tuning
         self._dsn = connection_string(config)
         self._table_name = str(config.get("table") or "")
         self._table = table_identifier(self._table_name)
@@ -126,7 +121,7 @@ class PostgreSQLSink(Sink):
                 return self._connected(self._copy_batch, batch)
             except CopyAbandonedError as exc:
                 log.debug("batch for %s goes by INSERT: %s", self._table_name, exc)
-                self._copy_pause = COPY_PAUSE_BATCHES
+                self._copy_pause = self._tuning.copy_pause_batches
         rows: list[Row] = []
         failures: list[WriteFailure] = []
         for message in batch:
@@ -140,7 +135,7 @@ class PostgreSQLSink(Sink):
 
     def _copy_possible(self) -> bool:
         """Plain inserts into a known table that COPY treats as INSERT."""
-        return COPY_FIRST and not self._upsert and self._info is not None and self._info.copy_target
+        return self._tuning.copy_first and not self._upsert and self._info is not None and self._info.copy_target
 
     def _copy_batch(self, conn: psycopg.Connection[Any], batch: list[Message]) -> list[WriteFailure]:
         if not self._copy_possible():  # a reconnect found the table gone or changed
@@ -152,7 +147,7 @@ class PostgreSQLSink(Sink):
         writable, refused = self._fit_to_table(conn, rows)
         if not writable:
             return refused
-        writer = BatchWriter(conn, self._plan(), self._stage_ready)
+        writer = BatchWriter(conn, self._plan(), self._stage_ready, self._tuning.parameter_max_bytes)
         try:
             return refused + writer.write(writable)
         finally:
@@ -162,14 +157,15 @@ class PostgreSQLSink(Sink):
                    items: _Items) -> list[WriteFailure]:
         """``write(conn, items)``, on a new connection when the last one was lost (then retried for
         ~15 s); errors classified."""
-        for attempt, delay in enumerate((0.0, *RECONNECT_DELAYS)):
+        reconnect_delays: tuple[float, ...] = self._tuning.reconnect_delays
+        for attempt, delay in enumerate((0.0, *reconnect_delays)):
             if delay:
                 time.sleep(delay)
             try:
                 conn = self._conn if self._conn is not None and not self._conn.closed else self._open()
                 return write(conn, items)
             except (psycopg.OperationalError, psycopg.InterfaceError, ClassifiedError) as exc:
-                if not self._connection_lost(exc) or attempt == len(RECONNECT_DELAYS):
+                if not self._connection_lost(exc) or attempt == len(reconnect_delays):
                     raise environmental_error(exc) from exc
                 self.context.metrics.error("write", "connection_error")
                 self.context.metrics.set_connected(False)

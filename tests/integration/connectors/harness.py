@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 
@@ -12,13 +14,19 @@ from dataflow_operator.pipeline.connector import ConnectorContext, PipelineSetti
 from dataflow_operator.pipeline.message import Message
 from dataflow_operator.pipeline.metrics import ProcessorMetrics
 from dataflow_operator.pipeline.progress import ProgressTracker
+from dataflow_operator.processor.assembly import settings_from_spec
+
+
+def pipeline_settings(**overrides: Any) -> PipelineSettings:
+    """The settings of a spec that leaves every setting to its default, with ``overrides``."""
+    return dataclasses.replace(settings_from_spec({}), **overrides)
 
 
 @dataclass
 class Harness:
     connector_type: str
     connector_name: str
-    settings: PipelineSettings = field(default_factory=PipelineSettings)
+    settings: PipelineSettings = field(default_factory=pipeline_settings)
     checkpoints: CheckpointStore = field(default_factory=MemoryCheckpointStore)
     progress: ProgressTracker = field(default_factory=lambda: ProgressTracker(3600))
 

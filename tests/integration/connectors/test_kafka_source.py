@@ -8,18 +8,17 @@ from typing import Any
 
 import pytest
 
-from dataflow_operator.connectors.kafka.source import KafkaSource
+from dataflow_operator.connectors.kafka import KafkaSource
 from dataflow_operator.pipeline.checkpoint import deferred_saves
-from dataflow_operator.pipeline.connector import PipelineSettings
 from dataflow_operator.pipeline.progress import ProgressTracker
 from tests.processes import wait_for
 
-from .harness import Harness, SourceRunner
+from .harness import Harness, SourceRunner, pipeline_settings
 from .kafka_helpers import committed, produce
 
 
 def make_source(kafka: Any, topic: str, group: str, **settings: Any) -> tuple[KafkaSource, Harness]:
-    harness = Harness("kafka", "source", settings=PipelineSettings(**settings))
+    harness = Harness("kafka", "source", settings=pipeline_settings(**settings))
     source = KafkaSource({"brokers": [kafka.bootstrap], "topic": topic, "consumerGroup": group},
                          harness.context)
     source.connect()

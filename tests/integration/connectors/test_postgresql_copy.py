@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from dataflow_operator.connectors.postgresql import PostgreSQLSink
 from dataflow_operator.connectors.postgresql import sink as sink_module
+from dataflow_operator.connectors.postgresql.tuning import SinkTuning
 from dataflow_operator.pipeline.connector import WriteFailure
 from dataflow_operator.pipeline.errors import ClassifiedError
 from dataflow_operator.pipeline.message import Message
@@ -32,26 +33,23 @@ COLUMNS = ("seq BIGINT PRIMARY KEY, txt TEXT, num NUMERIC, i INT, b BOOLEAN, j J
 
 
 class Pair:
-    """Two sinks over two equal tables: ``copy`` COPYs first, ``insert`` never does."""
+    """Two sinks over two equal tables: ``copy`` COPYs first, ``insert`` never does. By default the
+    ``copy`` sink offers every batch to COPY, even right after one COPY refused."""
 
-    def __init__(self, dsn: str, db: psycopg.Connection[Any], columns: str) -> None:
+    def __init__(self, dsn: str, db: psycopg.Connection[Any], columns: str, copy_pause_batches: int = 0) -> None:
         self.db = db
         self.tables = {path: f"{path}_{uuid.uuid4().hex[:10]}" for path in ("copy", "insert")}
+        tunings = {"copy": SinkTuning(copy_pause_batches=copy_pause_batches), "insert": SinkTuning(copy_first=False)}
         self.sinks: dict[str, PostgreSQLSink] = {}
         for path, table in self.tables.items():
             db.execute(f"CREATE TABLE {table} ({columns})")
             self.sinks[path] = PostgreSQLSink({"connectionString": dsn, "table": table},
-                                              Harness("postgresql", "sink").context)
+                                              Harness("postgresql", "sink").context, tunings[path])
             self.sinks[path].connect()
         self.copied: list[list[Message]] = []  # batches the COPY path wrote itself
 
-    def write(self, batch: list[Message], monkeypatch: pytest.MonkeyPatch) -> dict[str, list[tuple[int, str]]]:
-        failures: dict[str, list[tuple[int, str]]] = {}
-        for path, sink in self.sinks.items():
-            with monkeypatch.context() as patch:
-                patch.setattr(sink_module, "COPY_FIRST", path == "copy")
-                failures[path] = sorted(_described(batch, f) for f in sink.write(batch))
-        return failures
+    def write(self, batch: list[Message]) -> dict[str, list[tuple[int, str]]]:
+        return {path: sorted(_described(batch, f) for f in sink.write(batch)) for path, sink in self.sinks.items()}
 
     def contents(self, path: str) -> list[tuple[Any, ...]]:
         return self.db.execute(f"SELECT t::text FROM {self.tables[path]} AS t ORDER BY 1").fetchall()
@@ -72,7 +70,7 @@ def _described(batch: list[Message], failure: WriteFailure) -> tuple[int, str]:
 
 @pytest.fixture
 def record_copies(monkeypatch: pytest.MonkeyPatch) -> list[list[Message]]:
-    """The batches the COPY path wrote (rather than handing them to INSERT); no pause after one."""
+    """The batches the COPY path wrote (rather than handing them to INSERT)."""
     copied: list[list[Message]] = []
     real = sink_module.copy_batch
 
@@ -81,8 +79,7 @@ def record_copies(monkeypatch: pytest.MonkeyPatch) -> list[list[Message]]:
         copied.append(args[-1])
         return result
 
-    monkeypatch.setattr(sink_module, "copy_batch", recording)
-    monkeypatch.setattr(sink_module, "COPY_PAUSE_BATCHES", 0)
+    monkeypatch.setattr(sink_module, "copy_batch", recording)  # a spy: the write itself is unchanged
     return copied
 
 
@@ -132,36 +129,32 @@ def pair(dsn: str, db: psycopg.Connection[Any], types_schema: str) -> Iterator[P
     pair.close()
 
 
-def test_each_value_is_stored_as_the_insert_path_stores_it(pair: Pair, record_copies: list[list[Message]],
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_each_value_is_stored_as_the_insert_path_stores_it(pair: Pair, record_copies: list[list[Message]]) -> None:
     for payload, _ in CASES:
         batch = [Message(payload)]
-        failures = pair.write(batch, monkeypatch)
+        failures = pair.write(batch)
         assert failures["copy"] == failures["insert"], payload
     assert pair.contents("copy") == pair.contents("insert")
     assert len(pair.contents("copy")) == 16  # seq 17 to 23 are refused
     assert [batch[0].data for batch in record_copies] == [payload for payload, copied in CASES if copied]
 
 
-def test_a_batch_with_a_key_already_written_goes_by_insert(pair: Pair, record_copies: list[list[Message]],
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_batch_with_a_key_already_written_goes_by_insert(pair: Pair, record_copies: list[list[Message]]) -> None:
     first = [Message(json.dumps({"seq": n, "txt": "first"}).encode()) for n in range(100)]
     replay = [Message(json.dumps({"seq": n, "txt": "second"}).encode()) for n in range(50, 150)]
-    assert pair.write(first, monkeypatch) == {"copy": [], "insert": []}
-    assert pair.write(replay, monkeypatch) == {"copy": [], "insert": []}
+    assert pair.write(first) == {"copy": [], "insert": []}
+    assert pair.write(replay) == {"copy": [], "insert": []}
     assert pair.contents("copy") == pair.contents("insert")
     assert len(record_copies) == 1  # the replay was refused by COPY and written by INSERT
 
 
 def test_the_pause_after_a_refused_batch(dsn: str, db: psycopg.Connection[Any],
-                                         record_copies: list[list[Message]],
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sink_module, "COPY_PAUSE_BATCHES", 2)
-    pair = Pair(dsn, db, "seq BIGINT PRIMARY KEY")
+                                         record_copies: list[list[Message]]) -> None:
+    pair = Pair(dsn, db, "seq BIGINT PRIMARY KEY", copy_pause_batches=2)
     try:
         batches = [[Message(b'{"seq": %d}' % n)] for n in (1, 1, 2, 3, 4)]
         for batch in batches:
-            pair.write(batch, monkeypatch)
+            pair.write(batch)
     finally:
         pair.close()
     # seq 1 by COPY; its repeat refused; the next two batches skip COPY; then COPY again.
@@ -187,10 +180,9 @@ def _payload_text(value: Any) -> str:
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(rows=st.lists(st.fixed_dictionaries({}, optional={"txt": _scalars, "num": _scalars, "j": _json}),
                      min_size=1, max_size=4))
-def test_generated_rows_are_stored_alike(pair: Pair, monkeypatch: pytest.MonkeyPatch,
-                                         rows: list[dict[str, Any]]) -> None:
+def test_generated_rows_are_stored_alike(pair: Pair, rows: list[dict[str, Any]]) -> None:
     pair.truncate()
     batch = [Message(_payload_text({"seq": n, **row}).encode()) for n, row in enumerate(rows)]
-    failures = pair.write(batch, monkeypatch)
+    failures = pair.write(batch)
     assert failures["copy"] == failures["insert"]
     assert pair.contents("copy") == pair.contents("insert")

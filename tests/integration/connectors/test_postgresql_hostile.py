@@ -16,9 +16,9 @@ from typing import Any
 import psycopg
 import pytest
 
-from dataflow_operator.connectors.postgresql import PostgreSQLSink, batch_writer
-from dataflow_operator.connectors.postgresql import sink as sink_module
+from dataflow_operator.connectors.postgresql import PostgreSQLSink
 from dataflow_operator.connectors.postgresql.server_errors import MAX_MESSAGE_CHARS
+from dataflow_operator.connectors.postgresql.tuning import SinkTuning
 from dataflow_operator.pipeline.errors import ClassifiedError, is_environmental
 from dataflow_operator.pipeline.message import Message
 
@@ -53,19 +53,24 @@ def table(db: psycopg.Connection[Any]) -> str:
     return name
 
 
-@pytest.fixture(params=["copy", "upsert", "stage"])
-def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """COPY into the table (then INSERT when a row is refused); upsert by INSERT with the rows as a
-    parameter; plain INSERT through the COPY stage."""
-    if request.param != "copy":
-        monkeypatch.setattr(sink_module, "COPY_FIRST", False)
-    if request.param == "stage":
-        monkeypatch.setattr(batch_writer, "PARAMETER_MAX_BYTES", 0)
+#: Each write path: COPY into the table (then INSERT when a row is refused); upsert by INSERT with the
+#: rows as a parameter; plain INSERT through the COPY stage.
+TUNINGS = {
+    "copy": SinkTuning(),
+    "upsert": SinkTuning(copy_first=False),
+    "stage": SinkTuning(copy_first=False, parameter_max_bytes=0),
+}
+
+
+@pytest.fixture(params=list(TUNINGS))
+def path(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-def make_sink(dsn: str, table: str, **config: Any) -> PostgreSQLSink:
-    sink = PostgreSQLSink({"connectionString": dsn, "table": table, **config}, Harness("postgresql", "sink").context)
+def make_sink(dsn: str, table: str, path: str = "copy", tuning: SinkTuning | None = None,
+              **config: Any) -> PostgreSQLSink:
+    sink = PostgreSQLSink({"connectionString": dsn, "table": table, "upsertMode": path == "upsert", **config},
+                          Harness("postgresql", "sink").context, tuning or TUNINGS[path])
     sink.connect()
     return sink
 
@@ -82,7 +87,7 @@ def test_exactly_the_hostile_messages_fail(dsn: str, db: psycopg.Connection[Any]
     rows = good(*range(GOOD))
     hostile = [Message(data) for data in HOSTILE.values()]
     batch = [message for pair in zip(rows, hostile, strict=False) for message in pair] + rows[len(hostile):]
-    sink = make_sink(dsn, table, upsertMode=path == "upsert")
+    sink = make_sink(dsn, table, path)
     try:
         failures = sink.write(batch)
     finally:
@@ -137,7 +142,7 @@ def _raises_environmental(sink: PostgreSQLSink, batch: list[Message]) -> BaseExc
 @pytest.mark.parametrize("path", ["copy", "upsert", "stage"], indirect=True)
 def test_a_table_dropped_mid_run_is_environmental(dsn: str, db: psycopg.Connection[Any], table: str,
                                                   path: str) -> None:
-    sink = make_sink(dsn, table, upsertMode=path == "upsert")
+    sink = make_sink(dsn, table, path)
     try:
         assert sink.write(good(1)) == []
         db.execute(f"DROP TABLE {table}")
@@ -151,7 +156,7 @@ def test_a_table_dropped_mid_run_is_environmental(dsn: str, db: psycopg.Connecti
 @pytest.mark.parametrize("path", ["copy", "upsert"], indirect=True)
 def test_a_column_dropped_mid_run_is_environmental(dsn: str, db: psycopg.Connection[Any], table: str,
                                                    path: str) -> None:
-    sink = make_sink(dsn, table, upsertMode=path == "upsert")
+    sink = make_sink(dsn, table, path)
     try:
         assert sink.write(good(1)) == []
         db.execute(f"ALTER TABLE {table} DROP COLUMN s")
@@ -197,10 +202,8 @@ def _terminate_sinks(db: psycopg.Connection[Any]) -> None:
 
 
 def test_a_terminated_backend_that_cannot_reconnect_is_environmental(
-        dsn: str, db: psycopg.Connection[Any], table: str, admin: psycopg.Connection[Any],
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sink_module, "RECONNECT_DELAYS", (0.01,))
-    sink = make_sink(dsn, table)
+        dsn: str, db: psycopg.Connection[Any], table: str, admin: psycopg.Connection[Any]) -> None:
+    sink = make_sink(dsn, table, tuning=SinkTuning(reconnect_delays=(0.01,)))
     try:
         assert sink.write(good(1)) == []
         _alter_database(admin, dsn, "WITH ALLOW_CONNECTIONS false")
@@ -214,7 +217,7 @@ def test_a_terminated_backend_that_cannot_reconnect_is_environmental(
 @pytest.mark.parametrize("path", ["copy", "upsert"], indirect=True)
 def test_a_read_only_server_is_environmental(dsn: str, db: psycopg.Connection[Any], table: str,
                                              admin: psycopg.Connection[Any], path: str) -> None:
-    sink = make_sink(dsn, table, upsertMode=path == "upsert")
+    sink = make_sink(dsn, table, path)
     try:
         assert sink.write(good(1)) == []
         _alter_database(admin, dsn, "SET default_transaction_read_only = on")

@@ -11,13 +11,13 @@ from typing import Any
 import psycopg
 import pytest
 
-from dataflow_operator.connectors.postgresql import PostgreSQLSink, batch_writer
-from dataflow_operator.connectors.postgresql import sink as sink_module
-from dataflow_operator.pipeline.connector import BatchLimits, PipelineSettings
+from dataflow_operator.connectors.postgresql import PostgreSQLSink
+from dataflow_operator.connectors.postgresql.tuning import SinkTuning
+from dataflow_operator.pipeline.connector import BatchLimits
 from dataflow_operator.pipeline.errors import ClassifiedError
 from dataflow_operator.pipeline.message import Message
 
-from .harness import Harness
+from .harness import Harness, pipeline_settings
 
 
 @pytest.fixture
@@ -26,9 +26,10 @@ def table() -> str:
 
 
 def make_sink(dsn: str, table: str, **config: Any) -> tuple[PostgreSQLSink, Harness]:
-    settings = config.pop("settings", PipelineSettings())
+    settings = config.pop("settings", pipeline_settings())
+    tuning = config.pop("tuning", SinkTuning())
     harness = Harness("postgresql", "sink", settings=settings)
-    sink = PostgreSQLSink({"connectionString": dsn, "table": table, **config}, harness.context)
+    sink = PostgreSQLSink({"connectionString": dsn, "table": table, **config}, harness.context, tuning)
     sink.connect()
     return sink, harness
 
@@ -44,22 +45,25 @@ def fetch(db: psycopg.Connection[Any], query: str) -> list[tuple[Any, ...]]:
 SIZE = 200
 
 
-@pytest.fixture(params=["copy", "parameter", "stage"])
-def insert_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Each write path in turn: COPY into the table (falling back to INSERT when a row is refused),
-    one INSERT with the rows as a parameter, or COPY through the stage and INSERT … SELECT."""
-    if request.param != "copy":
-        monkeypatch.setattr(sink_module, "COPY_FIRST", False)
-    if request.param == "stage":
-        monkeypatch.setattr(batch_writer, "PARAMETER_MAX_BYTES", 0)
-    return str(request.param)
+#: Each write path in turn: COPY into the table (falling back to INSERT when a row is refused), one
+#: INSERT with the rows as a parameter, or COPY through the stage and INSERT … SELECT.
+WRITE_PATHS = {
+    "copy": SinkTuning(),
+    "parameter": SinkTuning(copy_first=False),
+    "stage": SinkTuning(copy_first=False, parameter_max_bytes=0),
+}
+
+
+@pytest.fixture(params=list(WRITE_PATHS))
+def insert_path(request: pytest.FixtureRequest) -> SinkTuning:
+    return WRITE_PATHS[request.param]
 
 
 def test_plain_inserts_into_a_table_without_keys(dsn: str, db: psycopg.Connection[Any], table: str,
-                                                insert_path: str) -> None:
+                                                insert_path: SinkTuning) -> None:
     size = SIZE
     db.execute(f"CREATE TABLE {table} (id BIGINT, name TEXT, amount NUMERIC, doc JSONB, seen TIMESTAMPTZ)")
-    sink, _ = make_sink(dsn, table)
+    sink, _ = make_sink(dsn, table, tuning=insert_path)
     batch = [Message(f'{{"id": {i}, "name": "n{i}\\ttab", "amount": 1.10, "doc": {{"a": [1, 2.50]}}, '
                      f'"seen": "2024-05-01T10:00:00.123456Z"}}'.encode()) for i in range(size)]
     try:
@@ -74,10 +78,10 @@ def test_plain_inserts_into_a_table_without_keys(dsn: str, db: psycopg.Connectio
 
 
 def test_duplicates_after_a_crash_are_skipped_when_the_table_has_a_key(
-        dsn: str, db: psycopg.Connection[Any], table: str, insert_path: str) -> None:
+        dsn: str, db: psycopg.Connection[Any], table: str, insert_path: SinkTuning) -> None:
     size = SIZE
     db.execute(f"CREATE TABLE {table} (id BIGINT PRIMARY KEY, v TEXT, created TIMESTAMPTZ DEFAULT now())")
-    sink, _ = make_sink(dsn, table)
+    sink, _ = make_sink(dsn, table, tuning=insert_path)
     batch = rows(*({"id": i, "v": "first"} for i in range(size)))
     try:
         assert sink.write(batch) == []
@@ -90,10 +94,10 @@ def test_duplicates_after_a_crash_are_skipped_when_the_table_has_a_key(
 
 
 def test_exactly_the_violating_rows_fail(dsn: str, db: psycopg.Connection[Any], table: str,
-                                         insert_path: str) -> None:
+                                         insert_path: SinkTuning) -> None:
     size = SIZE
     db.execute(f"CREATE TABLE {table} (id BIGINT PRIMARY KEY, qty INT NOT NULL CHECK (qty >= 0), note TEXT)")
-    sink, harness = make_sink(dsn, table, upsertMode=True)
+    sink, harness = make_sink(dsn, table, upsertMode=True, tuning=insert_path)
     bad = {1: {"id": 1, "qty": -1}, size - 2: {"id": size - 2, "qty": None},
            size // 2: {"id": size // 2, "qty": "many"}}
     payloads = [bad.get(i, {"id": i, "qty": i, "note": "ok"}) for i in range(size)]
@@ -127,11 +131,11 @@ def test_payloads_that_are_not_json_objects_fail_one_by_one(dsn: str, db: psycop
 
 
 def test_upsert_applies_messages_in_order(dsn: str, db: psycopg.Connection[Any], table: str,
-                                          insert_path: str) -> None:
+                                          insert_path: SinkTuning) -> None:
     size = SIZE
     db.execute(f"CREATE TABLE {table} (id BIGINT PRIMARY KEY, v TEXT, n INT)")
     db.execute(f"INSERT INTO {table} VALUES (0, 'old', 0)")
-    sink, _ = make_sink(dsn, table, upsertMode=True)
+    sink, _ = make_sink(dsn, table, upsertMode=True, tuning=insert_path)
     # Every key three times in one batch: the last occurrence wins, as if written one by one.
     payloads = [{"id": i % (size // 3 or 1), "v": f"v{i}", "n": i} for i in range(size)]
     try:
@@ -266,7 +270,7 @@ def test_batch_limits(dsn: str, db: psycopg.Connection[Any], table: str,
                       case: tuple[dict[str, Any], str, BatchLimits]) -> None:
     config, granularity, limits = case
     db.execute(f"CREATE TABLE {table} (id BIGINT)")
-    sink, _ = make_sink(dsn, table, settings=PipelineSettings(ack_granularity=granularity), **config)
+    sink, _ = make_sink(dsn, table, settings=pipeline_settings(ack_granularity=granularity), **config)
     try:
         assert sink.batch_limits() == limits
     finally:

@@ -15,12 +15,11 @@ import pytest
 
 from dataflow_operator.connectors.postgresql import PostgreSQLSource
 from dataflow_operator.pipeline.checkpoint import CheckpointStore, CorruptCheckpointError, MemoryCheckpointStore
-from dataflow_operator.pipeline.connector import PipelineSettings
 from dataflow_operator.pipeline.errors import ClassifiedError
 from dataflow_operator.pipeline.message import Message
 from tests.processes import wait_for
 
-from .harness import Harness, SourceRunner
+from .harness import Harness, SourceRunner, pipeline_settings
 
 
 @pytest.fixture
@@ -43,7 +42,7 @@ def insert(db: psycopg.Connection[Any], table: str, count: int, *, settled: bool
 
 def make_source(dsn: str, table: str, store: CheckpointStore | None = None,
                 **config: Any) -> tuple[PostgreSQLSource, Harness]:
-    settings = config.pop("settings", PipelineSettings(checkpoint_save_interval=0))
+    settings = config.pop("settings", pipeline_settings(checkpoint_save_interval=0))
     harness = Harness("postgresql", "source", settings=settings, checkpoints=store or MemoryCheckpointStore())
     source = PostgreSQLSource({"connectionString": dsn, "table": table, "pollInterval": 1, **config},
                               harness.context)
@@ -79,7 +78,7 @@ def test_checkpoint_follows_contiguous_acks_and_survives_a_restart(dsn: str, db:
     db.execute(f"ALTER TABLE {table} ALTER COLUMN updated_at SET DEFAULT '2024-05-01T10:00:00.5Z'")
     insert(db, table, 5)
     store = MemoryCheckpointStore()
-    settings = PipelineSettings(checkpoint_sync_on_ack=True, checkpoint_save_interval=0)
+    settings = pipeline_settings(checkpoint_sync_on_ack=True, checkpoint_save_interval=0)
     source, _ = make_source(dsn, table, store, readBatchSize=2, settings=settings)  # pages of two
     runner, messages = read(source, 5)
     messages[0].acknowledge()
@@ -144,7 +143,7 @@ def test_updated_rows_are_read_again_and_reset_starts_over(dsn: str, db: psycopg
     runner.stop()
     source.close()
 
-    reset, _ = make_source(dsn, table, store, settings=PipelineSettings(checkpoint_reset=True))
+    reset, _ = make_source(dsn, table, store, settings=pipeline_settings(checkpoint_reset=True))
     runner, everything = read(reset, 3)
     assert sorted(m.metadata["id"] for m in everything) == [1, 2, 3]
     runner.stop()
@@ -154,7 +153,7 @@ def test_updated_rows_are_read_again_and_reset_starts_over(dsn: str, db: psycopg
 def test_checkpoint_is_debounced_and_flushed_on_close(dsn: str, db: psycopg.Connection[Any], table: str) -> None:
     insert(db, table, 2, settled=True)
     store = MemoryCheckpointStore()
-    source, _ = make_source(dsn, table, store, settings=PipelineSettings(checkpoint_save_interval=3600))
+    source, _ = make_source(dsn, table, store, settings=pipeline_settings(checkpoint_save_interval=3600))
     runner, messages = read(source, 2)
     for message in messages:
         message.acknowledge()
@@ -169,7 +168,7 @@ def test_checkpoint_is_saved_by_the_poll_loop_without_sync_on_ack(dsn: str, db: 
                                                                   table: str) -> None:
     insert(db, table, 2)
     store = MemoryCheckpointStore()
-    source, _ = make_source(dsn, table, store, settings=PipelineSettings(checkpoint_save_interval=0.2))
+    source, _ = make_source(dsn, table, store, settings=pipeline_settings(checkpoint_save_interval=0.2))
     runner, messages = read(source, 2)
     for message in messages:
         message.acknowledge()
@@ -298,7 +297,7 @@ def test_a_late_committing_row_of_a_sequence_valued_column(dsn: str, db: psycopg
 def test_the_checkpoint_never_passes_a_row_that_may_still_commit(dsn: str, db: psycopg.Connection[Any],
                                                                  table: str) -> None:
     store = MemoryCheckpointStore()
-    settings = PipelineSettings(checkpoint_sync_on_ack=True, checkpoint_save_interval=0)
+    settings = pipeline_settings(checkpoint_sync_on_ack=True, checkpoint_save_interval=0)
     source, _ = make_source(dsn, table, store, settings=settings)
     runner = SourceRunner(source).start()
     with psycopg.connect(dsn) as late:
@@ -327,7 +326,7 @@ def test_the_checkpoint_never_passes_a_row_that_may_still_commit(dsn: str, db: p
 def test_a_graceful_stop_settles_delivered_rows_but_never_an_undelivered_one(dsn: str, db: psycopg.Connection[Any],
                                                                           table: str) -> None:
     store = MemoryCheckpointStore()
-    settings = PipelineSettings(checkpoint_sync_on_ack=True, checkpoint_save_interval=0)
+    settings = pipeline_settings(checkpoint_sync_on_ack=True, checkpoint_save_interval=0)
 
     def final_now() -> bool:  # every stamp older than the horizon's margin: a stop may settle them all
         row = db.execute(f"SELECT now() - max(updated_at) > interval '1.5 seconds' FROM {table}").fetchone()

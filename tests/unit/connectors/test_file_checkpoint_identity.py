@@ -15,8 +15,7 @@ from hypothesis import strategies as st
 from dataflow_operator.connectors.file import CHECKPOINT_KEY, FileSource
 from dataflow_operator.connectors.file_position import FINGERPRINT_BYTES, FileIdentity, FilePosition, parse_position
 from dataflow_operator.pipeline.checkpoint import CheckpointStore, CorruptCheckpointError, FileCheckpointStore
-from dataflow_operator.pipeline.connector import PipelineSettings
-from tests.integration.connectors.harness import Harness
+from tests.integration.connectors.harness import Harness, pipeline_settings
 
 LOGGER = "dataflow_operator.connectors.file"
 
@@ -27,7 +26,7 @@ def lines(*ids: int) -> str:
 
 def read_all(path: Path, store: CheckpointStore, *, reset: bool = False) -> list[int]:
     """One run of the source over ``path`` to its end, every message acknowledged, positions saved."""
-    harness = Harness("file", "source", checkpoints=store, settings=PipelineSettings(checkpoint_reset=reset))
+    harness = Harness("file", "source", checkpoints=store, settings=pipeline_settings(checkpoint_reset=reset))
     source = FileSource({"path": str(path)}, harness.context)
     source.connect()
     try:

@@ -13,11 +13,10 @@ from kubernetes import client
 from dataflow_operator.connectors.file import CHECKPOINT_KEY, FileSource
 from dataflow_operator.pipeline import checkpoint
 from dataflow_operator.pipeline.checkpoint import CorruptCheckpointError, FileCheckpointStore
-from dataflow_operator.pipeline.connector import PipelineSettings
 from dataflow_operator.pipeline.errors import EnvironmentalError, is_environmental
 from dataflow_operator.processor.configmap_checkpoint import ConfigMapCheckpointStore
 from dataflow_operator.spec.model import RESET_CHECKPOINT_ANNOTATION
-from tests.integration.connectors.harness import Harness
+from tests.integration.connectors.harness import Harness, pipeline_settings
 
 
 def test_a_save_is_written_synced_renamed_and_its_directory_synced(tmp_path: Path,
@@ -106,7 +105,7 @@ def test_reset_with_a_corrupt_file_store_starts_over(tmp_path: Path) -> None:
     store = FileCheckpointStore(tmp_path / "cp.json")
     source = FileSource({"path": str(path)},
                         Harness("file", "source", checkpoints=store,
-                                settings=PipelineSettings(checkpoint_reset=True)).context)
+                                settings=pipeline_settings(checkpoint_reset=True)).context)
     source.connect()
     source.close()
     assert (tmp_path / "cp.json.corrupt").read_bytes() == b"\x00\x00\x00"

@@ -4,6 +4,7 @@ stops the pipeline unacknowledged (its messages say nothing wrong and must not b
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -11,12 +12,13 @@ import pytest
 
 from dataflow_operator.connectors import registry
 from dataflow_operator.pipeline.checkpoint import FileCheckpointStore
-from dataflow_operator.pipeline.connector import BatchLimits, Sink, WriteFailure
+from dataflow_operator.pipeline.connector import BatchLimits, ConnectorContext, Sink, WriteFailure
 from dataflow_operator.pipeline.errors import InvalidDataError
 from dataflow_operator.pipeline.message import Message
 from dataflow_operator.pipeline.metrics import ProcessorMetrics
 from dataflow_operator.pipeline.progress import ProgressTracker
-from dataflow_operator.processor.engine import Pipeline
+from dataflow_operator.processor.assembly import Factories, RunSettings, build_pipeline
+from dataflow_operator.processor.engine import Pipeline, Services
 from dataflow_operator.spec import with_defaults
 
 
@@ -44,9 +46,18 @@ class ScriptedSink(Sink):
         pass
 
 
+def scripted_or_registered(component: Mapping[str, Any], context: ConnectorContext) -> Sink:
+    if component["type"] == ScriptedSink.type_name:
+        return ScriptedSink(component["config"], context)
+    return registry.create_sink(component, context)
+
+
+#: Retries as in production, without the waits between them.
+NO_WAITS = RunSettings(write_retry_delays=(0.0, 0.0), error_sink_retry_delays=(0.0, 0.0))
+
+
 @pytest.fixture
-def pipeline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setitem(registry._SINKS, "scripted", f"{__name__}:ScriptedSink")
+def pipeline(tmp_path: Path) -> Any:
     ScriptedSink.outage, ScriptedSink.writes = None, 0
     (tmp_path / "in.jsonl").write_text("".join(json.dumps({"id": i, "bad": i == 2}) + "\n" for i in range(5)))
     store = FileCheckpointStore(tmp_path / "cp.json")
@@ -58,8 +69,9 @@ def pipeline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
             "errors": {"type": "file", "config": {"path": str(tmp_path / "errors.jsonl")}},
             "checkpointSaveInterval": "1us",
         })
-        return Pipeline(spec, namespace="ns", name="n", metrics=ProcessorMetrics("ns", "n"), checkpoints=store,
-                        progress=ProgressTracker(0))
+        services = Services(namespace="ns", name="n", metrics=ProcessorMetrics("ns", "n"), checkpoints=store,
+                            progress=ProgressTracker(0))
+        return build_pipeline(spec, services, Factories(sink=scripted_or_registered), NO_WAITS)
 
     make.store = store  # type: ignore[attr-defined]
     make.errors = tmp_path / "errors.jsonl"  # type: ignore[attr-defined]
@@ -81,6 +93,6 @@ def test_an_unavailable_sink_stops_the_pipeline_and_diverts_nothing(pipeline: An
     result = pipeline().run()
     assert result.exit_code == 1
     assert "is unavailable" in str(result.failure)
-    assert ScriptedSink.writes == 3  # retried twice (0.5 s, 1 s) before giving up
+    assert ScriptedSink.writes == 3  # retried twice before giving up
     assert not pipeline.errors.exists() or pipeline.errors.read_text() == ""
     assert pipeline.store.load("file") is None  # nothing acknowledged: the restart reads it all

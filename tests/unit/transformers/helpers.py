@@ -13,6 +13,9 @@ import pytest
 from dataflow_operator.pipeline.errors import InvalidDataError
 from dataflow_operator.pipeline.message import Message
 from dataflow_operator.pipeline.transformer import Transformer
+from dataflow_operator.processor.chain import Step
+from dataflow_operator.processor.routes import RouteChoice
+from dataflow_operator.spec.routes import ROUTER_TYPE, RouterSpec
 from dataflow_operator.transformers import registry
 
 #: The row expects the very same message object back (passthrough).
@@ -33,6 +36,13 @@ class Raises:
 def canonical(value: Any) -> str:
     """JSON text that tells 1 from 1.0 and True from 1 (plain == does not), key order ignored."""
     return json.dumps(value, sort_keys=True)
+
+
+def step(type_: str, config: dict[str, Any] | None) -> Step:
+    """A chain step of any entry type: a transformer, or a router's route choice."""
+    if type_ == ROUTER_TYPE:
+        return RouteChoice(RouterSpec.from_entry({"type": type_, "config": config}))
+    return registry.build(type_, config)
 
 
 def build(type_: str, config: dict[str, Any] | None, when: str | None = None) -> Transformer:

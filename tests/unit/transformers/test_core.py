@@ -1,4 +1,4 @@
-"""timestamp, flatten, filter, mask, router, select, remove (transformations.md §3)."""
+"""timestamp, flatten, filter, mask, select, remove (transformations.md §3; router: processor/test_routes.py)."""
 
 from __future__ import annotations
 
@@ -162,48 +162,6 @@ MASK_CASES: list[tuple[dict[str, Any], str, Any]] = [
 @pytest.mark.parametrize(("config", "data", "expected"), MASK_CASES)
 def test_mask(config: dict[str, Any], data: str, expected: Any) -> None:
     check(build("mask", config), data, expected)
-
-
-# -- router --------------------------------------------------------------------------------------
-
-SINK = {"type": "kafka", "config": {"brokers": ["b:9092"], "topic": "errors"}}
-ROUTES = {"routes": [{"condition": "$.level == 'error'", "sink": SINK},
-                     {"condition": "$.level", "sink": SINK},
-                     {"condition": "metadata.topic == 'audit'", "sink": SINK}]}
-
-ROUTER_CASES: list[tuple[str, dict[str, Any], str | None]] = [
-    ('{"level":"error"}', {}, "$.level == 'error'"),
-    ('{"level":"info"}', {}, "$.level"),
-    ('{"level":""}', {}, None),
-    ("{}", {"topic": "audit"}, "metadata.topic == 'audit'"),
-    (NOT_JSON, {}, None),
-    (NOT_JSON, {"topic": "audit"}, "metadata.topic == 'audit'"),
-    ('{"level":"error"}', {"topic": "audit"}, "$.level == 'error'"),
-]
-
-
-@pytest.mark.parametrize(("data", "metadata", "route"), ROUTER_CASES)
-def test_router(data: str, metadata: dict[str, Any], route: str | None) -> None:
-    incoming = message(data, metadata)
-    out = build("router", ROUTES).transform(incoming)
-    assert len(out) == 1
-    if route is None:
-        assert out[0] is incoming and "routed_condition" not in out[0].metadata
-    else:
-        assert out[0].data == incoming.data
-        assert out[0].metadata == {**metadata, "routed_condition": route}
-        assert "routed_condition" not in incoming.metadata  # a copy, the input is untouched
-        assert out[0].timestamp == incoming.timestamp
-
-
-def test_router_without_a_match_keeps_an_earlier_routing_decision() -> None:
-    incoming = message('{"level":""}', {"routed_condition": "earlier"})
-    assert build("router", ROUTES).transform(incoming)[0].metadata["routed_condition"] == "earlier"
-
-
-def test_router_with_no_routes_passes_everything() -> None:
-    incoming = message("{}")
-    assert build("router", {"routes": []}).transform(incoming) == [incoming]
 
 
 # -- select --------------------------------------------------------------------------------------

@@ -18,6 +18,8 @@ from dataflow_operator.processor.chain import TransformChain
 from dataflow_operator.transformers import registry
 from tests.hostile.corpus import CORPUS
 
+from .helpers import step
+
 #: One representative configuration per type, touching the fields the corpus holds.
 CONFIGS: dict[str, dict[str, Any] | None] = {
     "snakeCase": {"deep": True},
@@ -44,8 +46,8 @@ HOSTILE_METADATA: dict[str, Any] = {"headers": {"binary": b"\x00\xff", "cesu8": 
 
 
 def chain_of(type_name: str) -> TransformChain:
-    transformer = registry.build(type_name, CONFIGS[type_name])
-    return TransformChain([(type_name, transformer)], ProcessorMetrics("ns", "n", enabled=False))
+    return TransformChain([(type_name, step(type_name, CONFIGS[type_name]))],
+                          ProcessorMetrics("ns", "n", enabled=False))
 
 
 def assert_contained(chain: TransformChain, data: bytes) -> None:
@@ -57,7 +59,7 @@ def assert_contained(chain: TransformChain, data: bytes) -> None:
 
 
 def test_every_type_has_a_configuration() -> None:
-    assert set(CONFIGS) == set(registry.types())
+    assert set(CONFIGS) == set(registry.allowed_types())
 
 
 @pytest.mark.parametrize("type_name", sorted(CONFIGS))

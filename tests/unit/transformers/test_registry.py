@@ -145,22 +145,3 @@ def test_blank_when_always_applies() -> None:
 def test_missing_config_builds_with_defaults() -> None:
     out = registry.build("structFlatten", None).transform(message('{"a":{"b":1}}'))
     assert out[0].data == b'{"a.b":1}'
-
-
-def test_route_sinks_collects_every_router_in_order() -> None:
-    sink_a, sink_b, sink_c = ({"type": "kafka", "config": {"topic": name}} for name in "abc")
-    spec: list[dict[str, Any]] = [
-        {"type": "router", "config": {"routes": [{"condition": "$.x", "sink": sink_a},
-                                                 {"condition": "$.y", "sink": sink_b}]}},
-        {"type": "filter", "config": {"condition": "$.x"}},
-        {"type": "router", "config": {"routes": [{"condition": "$.z", "sink": sink_c},
-                                                 {"condition": "$.x", "sink": sink_c}]}},
-        {"type": "router", "config": None},
-    ]
-    sinks = registry.route_sinks(spec)
-    assert list(sinks) == ["$.x", "$.y", "$.z"]
-    assert sinks == {"$.x": sink_c, "$.y": sink_b, "$.z": sink_c}
-
-
-def test_route_sinks_without_routers_is_empty() -> None:
-    assert registry.route_sinks([{"type": "filter", "config": {"condition": "$.a"}}]) == {}

@@ -1,0 +1,62 @@
+"""The ``router`` entries of ``spec.transformations``: parsed once into :class:`RouterSpec`.
+
+A router is written among the transformations (``type: router``) because where it stands decides
+which form of the message its conditions see, but it is not a transformer: it only chooses a route,
+and the engine's route table sends the message to that route's sink (transformations.md §3.5).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from ..pipeline.config_fields import FieldError, Fields
+from ..transformers import validation
+
+ROUTER_TYPE = "router"
+
+
+@dataclass(frozen=True, slots=True)
+class RouteSpec:
+    condition: str              # also the route's identity and its metrics label
+    sink: Mapping[str, Any]     # a sink component, ``{type, config}``, as ``spec.sink``
+
+
+@dataclass(frozen=True, slots=True)
+class RouterSpec:
+    """One router entry: its routes in the order they are tried, and its ``when`` (blank: always)."""
+
+    type_name: ClassVar[str] = ROUTER_TYPE
+    config_optional: ClassVar[bool] = False
+
+    routes: tuple[RouteSpec, ...]
+    when: str | None = None
+
+    @classmethod
+    def from_entry(cls, entry: Mapping[str, Any]) -> RouterSpec:
+        """The router of one validated, normalised ``{type: router, config, when}`` entry."""
+        config = entry.get("config") or {}
+        routes = tuple(RouteSpec(str(route["condition"]), dict(route["sink"])) for route in config.get("routes") or ())
+        when = entry.get("when")
+        return cls(routes, when if isinstance(when, str) and when.strip() else None)
+
+    @classmethod
+    def validate_config(cls, config: Mapping[str, Any], path: str) -> list[FieldError]:
+        # The route sinks are connector specs; spec validation checks them with the sink rules.
+        fields, errors = validation.reader(config, path, ("routes",))
+        routes = fields.config.get("routes")
+        if routes is None:
+            fields.error("routes", "required")
+        elif not isinstance(routes, list):
+            fields.error("routes", "must be a list of {condition, sink}")
+        else:
+            for index, route in enumerate(routes):
+                route_path = f"{fields.at('routes')}[{index}]"
+                if not isinstance(route, Mapping):
+                    errors.append(FieldError(route_path, "must be an object with condition and sink"))
+                    continue
+                route_fields = Fields(route, route_path, errors)
+                route_fields.unknown_keys(("condition", "sink"))
+                validation.condition(route_fields, "condition")
+        return errors
