@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final
+
+import msgspec
 
 from ..pipeline.timetext import rfc3339_nano_utc
 
@@ -49,14 +52,28 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+# The reference codec: what decode and encode mean. Decoded payloads cannot contain reference
+# cycles, so the encoder's cycle check is skipped.
 _DECODER: Final = json.JSONDecoder(parse_constant=_reject_constant)
-# Decoded payloads cannot contain reference cycles, so the encoder's cycle check is skipped.
 _ENCODER: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False,
                                    check_circular=False)
+# The fast codec: msgspec reads and writes the same JSON 4-8x faster. Where it could differ, the
+# reference decides: msgspec refuses what the reference reads more leniently (lone surrogate
+# escapes, numbers beyond a double's range) and writes ±inf/NaN as ``null`` (the reference refuses
+# them) and some floats in other forms (``1e16`` for ``1e+16``, ``0.00001`` for ``1e-05``). Every such
+# float, as msgspec writes it, starts a value (after ``:``, ``,``, ``[`` or at the very start) and
+# matches ``_FLOAT_FORM_DIFFERS``; a match inside a string only costs the slower path.
+_FAST_DECODER: Final = msgspec.json.Decoder()
+_FAST_ENCODER: Final = msgspec.json.Encoder()
+_FLOAT_FORM_DIFFERS: Final = re.compile(rb"(?:^|[:,\[])-?(?:[0-9]+(?:\.[0-9]+)?[eE]|0\.0000|[0-9]{17})")
 
 
 def decode(data: bytes) -> Any:
     """The payload's JSON value, or :data:`MISSING` when it is not JSON."""
+    try:
+        return _FAST_DECODER.decode(data)
+    except (msgspec.DecodeError, RecursionError):
+        pass
     try:
         return _DECODER.decode(data.decode("utf-8"))
     except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
@@ -94,7 +111,19 @@ def decode_text(text: str) -> Any:
 
 
 def encode(value: Any) -> bytes:
-    """Compact UTF-8 JSON: ``{"a":1}``, non-ASCII kept as is."""
+    """Compact UTF-8 JSON: ``{"a":1}``, non-ASCII kept as is.
+
+    ``value`` is a JSON value (dicts with string keys, lists, strings, ints, floats, booleans,
+    None), as :func:`decode` returns and transformations build; the bytes are the reference
+    encoder's, byte for byte, and what it refuses (NaN, a lone surrogate) raises as it does.
+    """
+    try:
+        data = _FAST_ENCODER.encode(value)
+    except (TypeError, ValueError, msgspec.EncodeError):  # e.g. a key msgspec does not take
+        pass
+    else:
+        if b"null" not in data and _FLOAT_FORM_DIFFERS.search(data) is None:
+            return data
     return _ENCODER.encode(value).encode("utf-8")
 
 
