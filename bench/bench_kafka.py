@@ -210,7 +210,6 @@ def thread_cpu() -> dict[int, tuple[str, float]]:
 @dataclass
 class Measurement:
     rate: float
-    target: str
     messages: int
     cpu_by_stage: dict[str, float] = field(default_factory=dict)  # CPU seconds over the window
 
@@ -226,47 +225,41 @@ def output_size(consumer: Consumer, topic: str) -> int:
     return total
 
 
-def measure(broker: KafkaBroker, source: str, expected: int, runner: Runner) -> Measurement:
-    """Runs ``runner`` until all ``expected`` messages are on a fresh output topic; rate and CPU are
-    taken between the 10 % and 90 % marks."""
-    target = broker.new_topic(PARTITIONS)
-    watcher = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": f"watch-{uuid.uuid4().hex}"})
-    before = set(thread_cpu())  # the bench's own threads, the watcher's included, are not counted
+def measure(run: Callable[[threading.Event], None], expected: int, progress: Callable[[], int]) -> Measurement:
+    """Runs ``run(stop)`` until ``progress()`` reaches ``expected``; rate and CPU are taken between the
+    10 % and 90 % marks. Threads that exist already (the bench's own) are not counted."""
+    before = set(thread_cpu())
     stop, done = threading.Event(), threading.Event()
     errors: list[BaseException] = []
 
-    def run() -> None:
+    def guarded() -> None:
         try:
-            runner(broker.bootstrap, source, target, stop)
+            run(stop)
         except BaseException as exc:  # reported below
             errors.append(exc)
         finally:
             done.set()
 
-    thread = threading.Thread(target=run, name="runner", daemon=True)
+    thread = threading.Thread(target=guarded, name="runner", daemon=True)
     thread.start()
     marks: dict[float, tuple[float, dict[int, tuple[str, float]]]] = {}
     deadline = time.monotonic() + FILL_TIMEOUT
     try:
         while len(marks) < 2:
             if time.monotonic() > deadline or done.is_set():
-                raise RuntimeError(f"{target} did not fill up ({output_size(watcher, target)}/{expected})")
-            try:
-                size = output_size(watcher, target)
-            except KafkaException:  # metadata of a new topic still settling: ask again
-                continue
+                raise RuntimeError(f"the output did not fill up ({progress()}/{expected})")
+            size = progress()
             for fraction in (0.1, 0.9):
                 if fraction not in marks and size >= fraction * expected:
                     marks[fraction] = (time.monotonic(), thread_cpu())
             time.sleep(0.02)
-        while output_size(watcher, target) < expected:  # complete, so the outputs can be compared
+        while progress() < expected:  # complete, so the outputs can be compared
             if time.monotonic() > deadline or done.is_set():
-                raise RuntimeError(f"{target} stopped short of {expected}")
+                raise RuntimeError(f"the output stopped short of {expected}")
             time.sleep(0.05)
     finally:
         stop.set()
         thread.join(120)
-        watcher.close()
         if errors:
             raise errors[0]
     (start, cpu_start), (end, cpu_end) = marks[0.1], marks[0.9]
@@ -275,7 +268,24 @@ def measure(broker: KafkaBroker, source: str, expected: int, runner: Runner) -> 
         if tid not in before:
             by_stage[name] = by_stage.get(name, 0.0) + cpu - cpu_start.get(tid, (name, 0.0))[1]
     window = 0.8 * expected
-    return Measurement(window / (end - start), target, round(window), by_stage)
+    return Measurement(window / (end - start), round(window), by_stage)
+
+
+def measure_topic(broker: KafkaBroker, source: str, expected: int, runner: Runner) -> tuple[Measurement, str]:
+    """``runner`` from ``source`` into a fresh topic, measured on that topic; and the topic."""
+    target = broker.new_topic(PARTITIONS)
+    watcher = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": f"watch-{uuid.uuid4().hex}"})
+
+    def written() -> int:
+        try:
+            return output_size(watcher, target)
+        except KafkaException:  # metadata of a new topic still settling: ask again
+            return 0
+
+    try:
+        return measure(lambda stop: runner(broker.bootstrap, source, target, stop), expected, written), target
+    finally:
+        watcher.close()
 
 
 def read_topic(bootstrap: str, topic: str, expected: int) -> dict[bytes, bytes]:
@@ -363,23 +373,25 @@ def main() -> None:
         try:
             source = broker.new_topic(PARTITIONS)
             produce_input(broker.bootstrap, source, args.messages)
+            targets: dict[str, str] = {}
             for name in alternate(list(runners), args.rounds):
-                measurement = measure(broker, source, expected, runners[name])
+                measurement, targets[name] = measure_topic(broker, source, expected, runners[name])
                 runs[name].append(measurement)
+                if len(runs[name]) == 1 and len(runners) == 2 and len(targets) == 2:
+                    same_output(broker.bootstrap, targets["processor"], targets["json loop"], expected)
+                    print("output check: the processor and the json loop wrote the same bytes for every key")
                 print(f"  {name:<10} {measurement.rate:>10,.0f} msg/s", flush=True)
                 if name == "processor":
                     for stage, seconds in processor.transformer_seconds().items():
                         inside.setdefault(stage, []).append(1e6 * seconds)
-            if len(runners) == 2:
-                same_output(broker.bootstrap, runs["processor"][0].target, runs["json loop"][0].target, expected)
-                print("output check: the processor and the json loop wrote the same bytes for every key")
             if args.ack_messages and not args.only:
                 ack_source = broker.new_topic(PARTITIONS)
                 produce_input(broker.bootstrap, ack_source, args.ack_messages)
                 ack_runners = {f"ack {granularity}": ProcessorRun(granularity) for granularity in ("message", "batch")}
                 ack_runs = {name: [] for name in ack_runners}
                 for name in alternate(list(ack_runners), 2):
-                    ack_runs[name].append(measure(broker, ack_source, kept(args.ack_messages), ack_runners[name]))
+                    ack_runs[name].append(measure_topic(broker, ack_source, kept(args.ack_messages),
+                                                        ack_runners[name])[0])
                     print(f"  {name:<10} {ack_runs[name][-1].rate:>10,.0f} msg/s", flush=True)
         finally:
             broker.close()

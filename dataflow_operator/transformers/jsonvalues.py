@@ -59,13 +59,14 @@ _ENCODER: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, al
                                    check_circular=False)
 # The fast codec: msgspec reads and writes the same JSON 4-8x faster. Where it could differ, the
 # reference decides: msgspec refuses what the reference reads more leniently (lone surrogate
-# escapes, numbers beyond a double's range) and writes ±inf/NaN as ``null`` (the reference refuses
-# them) and some floats in other forms (``1e16`` for ``1e+16``, ``0.00001`` for ``1e-05``). Every such
-# float, as msgspec writes it, starts a value (after ``:``, ``,``, ``[`` or at the very start) and
-# matches ``_FLOAT_FORM_DIFFERS``; a match inside a string only costs the slower path.
+# escapes, numbers beyond a double's range), writes ±inf/NaN as ``null`` (the reference refuses
+# them) and some floats in other forms: ``1e16``/``5e-324`` for ``1e+16``/``5e-324``... and
+# ``0.00001`` for ``1e-05`` (see _float_form_may_differ).
 _FAST_DECODER: Final = msgspec.json.Decoder()
 _FAST_ENCODER: Final = msgspec.json.Encoder()
-_FLOAT_FORM_DIFFERS: Final = re.compile(rb"(?:^|[:,\[])-?(?:[0-9]+(?:\.[0-9]+)?[eE]|0\.0000|[0-9]{17})")
+_EXPONENT: Final = re.compile(rb"e[-0-9]")
+_NUMBER_BODY: Final = frozenset(b"0123456789.")
+_VALUE_START: Final = frozenset(b":,[")
 
 
 def decode(data: bytes) -> Any:
@@ -122,9 +123,28 @@ def encode(value: Any) -> bytes:
     except (TypeError, ValueError, msgspec.EncodeError):  # e.g. a key msgspec does not take
         pass
     else:
-        if b"null" not in data and _FLOAT_FORM_DIFFERS.search(data) is None:
+        if b"null" not in data and not _float_form_may_differ(data):
             return data
     return _ENCODER.encode(value).encode("utf-8")
+
+
+def _float_form_may_differ(data: bytes) -> bool:
+    """Whether msgspec's ``data`` may hold a float that Python writes otherwise: one in exponent
+    form (a number, i.e. digits starting a value, then ``e``) or below 1e-4. Text inside a string
+    that looks so only costs the slower path."""
+    if b"0.0000" in data:
+        return True
+    for match in _EXPONENT.finditer(data):  # cheap: "e" followed by a digit or "-" is rare in text
+        before = position = match.start() - 1
+        while position >= 0 and data[position] in _NUMBER_BODY:
+            position -= 1
+        if position == before:
+            continue  # a letter before the "e": text
+        if position >= 0 and data[position] == 0x2D:  # "-"
+            position -= 1
+        if position < 0 or data[position] in _VALUE_START:
+            return True
+    return False
 
 
 def encode_text(value: Any) -> str:
