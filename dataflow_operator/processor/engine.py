@@ -275,12 +275,8 @@ class Pipeline:
         dropped: list[Message] = []
         delta_active = 0
         succeeded = 0
-        durations = []
-        monotonic = time.monotonic
         for message in messages:
-            started = monotonic()
             outputs, failed = chain.run(message)
-            durations.append(monotonic() - started)
             derived = len(outputs) + len(failed)
             delta_active += derived - 1
             if derived == 0:
@@ -299,7 +295,6 @@ class Pipeline:
                 (main if item.route is None else routes[item.route]).pending.append(item)
             failures.extend(failed)
         chain.flush_metrics()
-        self.metrics.processing_duration.observe_many(durations)
         if delta_active:
             self.metrics.active_messages.inc(delta_active)
         if succeeded:
