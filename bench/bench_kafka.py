@@ -1,6 +1,6 @@
 """Kafka → filter → timestamp → remove → Kafka: the processor vs the same work written by hand.
 
-    python bench/bench_kafka.py [--messages 200000] [--rounds 3] [--ack-messages 3000] [--only NAME]
+    python bench/bench_kafka.py [--messages 200000] [--rounds 3] [--ack-messages 20000] [--only NAME]
 
 Both read the same pre-produced input topic of ~350 B JSON orders (a new consumer group each run) and
 write to a fresh output topic:
@@ -350,7 +350,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=200_000)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--ack-messages", type=int, default=3000,
+    parser.add_argument("--ack-messages", type=int, default=20_000,
                         help="input size of the ackGranularity message-vs-batch section (0 skips it)")
     parser.add_argument("--only", choices=("processor", "json loop"),
                         help="run one side alone (profiling); prints no comparison")
