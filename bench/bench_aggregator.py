@@ -72,9 +72,10 @@ def processor_body(dataflow: str, samples: int = 1000) -> bytes:
         metrics.queue_wait(queue).observe(0.002)
         metrics.queue_size(queue).set(3)
     for index, kind in enumerate(("filter", "mask", "flatten")):
-        metrics.child("dataflow_transformer_duration_seconds", kind, str(index)).observe(0.0002)
-        for family in ("executions", "messages_in", "messages_out"):
-            metrics.child(f"dataflow_transformer_{family}_total", kind, str(index)).inc(100)
+        metrics.transformer_durations.labels(kind, str(index)).observe(0.0002)
+        for family in (metrics.transformer_executions, metrics.transformer_messages_in,
+                       metrics.transformer_messages_out):
+            family.labels(kind, str(index)).inc(100)
     source, sink = metrics.connector("kafka", "source"), metrics.connector("postgresql", "sink")
     source.initialise_errors(("read", "commit"))
     sink.initialise_errors(("write",))

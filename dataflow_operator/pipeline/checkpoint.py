@@ -191,7 +191,7 @@ _scope = threading.local()
 class BlockSync(Protocol):
     """Durable work an acknowledgement defers to the end of the :func:`deferred_saves` block."""
 
-    def sync_if_due(self) -> None:
+    def flush_if_due(self) -> None:
         ...
 
 
@@ -213,12 +213,12 @@ def deferred_saves() -> Iterator[None]:
         yield
     finally:
         _scope.pending = None
-        for checkpointer in pending:
-            checkpointer.sync_if_due()
+        for sync in pending:
+            sync.flush_if_due()
 
 
 def defer_to_block_end(sync: BlockSync) -> bool:
-    """Run ``sync.sync_if_due()`` when the enclosing :func:`deferred_saves` block ends (once, however
+    """Run ``sync.flush_if_due()`` when the enclosing :func:`deferred_saves` block ends (once, however
     often it is asked); False outside such a block, where the caller syncs at once."""
     pending: set[BlockSync] | None = getattr(_scope, "pending", None)
     if pending is None:
@@ -255,14 +255,11 @@ class Checkpointer:
         with self._lock:
             self._pending = value
         if self.sync_on_ack and not defer_to_block_end(self):
-            self.sync_if_due()
-
-    def sync_if_due(self) -> None:
-        """``checkpointSyncOnAck``: save now, coalesced to at most once per ``save_interval``."""
-        if time.monotonic() - self._last_saved_at >= self.save_interval:
-            self.flush()
+            self.flush_if_due()
 
     def flush_if_due(self) -> None:
+        """Save now if ``save_interval`` has passed since the last save (``checkpointSyncOnAck``
+        saves this way on every ack, so still at most once per interval)."""
         if time.monotonic() - self._last_saved_at >= self.save_interval:
             self.flush()
 

@@ -58,10 +58,6 @@ def type_name(value: Any) -> str:
     return type(value).__name__
 
 
-def is_secret_ref(value: Any) -> bool:
-    return isinstance(value, Mapping) and "name" in value and "key" in value
-
-
 class Fields:
     """Reads one config object and collects errors under ``path``."""
 

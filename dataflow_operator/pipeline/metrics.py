@@ -1,5 +1,9 @@
 """Every ``dataflow_*`` processor metric, defined once, with the contract's names, labels and buckets.
 
+Each family is a typed attribute of :class:`ProcessorMetrics` whose ``labels(...)`` hands out a
+:class:`Counter`, :class:`Gauge` or :class:`Histogram`, so using a family that does not exist, or
+observing a counter, is a type error rather than a surprise at run time.
+
 The children are small exact accumulators behind one lock each, exposed through a
 ``prometheus_client`` Collector (so exposition, text and OpenMetrics, is the library's). They exist
 because the hot path observes ~20 values per message: prometheus_client's own children cost 2-3x
@@ -12,8 +16,9 @@ from __future__ import annotations
 import bisect
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Generic, Protocol, TypeVar
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -38,6 +43,22 @@ SIZE_BUCKETS = exponential_buckets(64, 2, 16)
 LATENCY_BUCKETS = exponential_buckets(0.0001, 2, 12)
 E2E_BUCKETS = exponential_buckets(0.001, 2, 12)
 QUEUE_WAIT_BUCKETS = exponential_buckets(0.0001, 2, 12)
+
+
+class Counter(Protocol):
+    def inc(self, amount: float = 1.0) -> None: ...
+
+
+class Gauge(Counter, Protocol):
+    def set(self, value: float) -> None: ...
+
+    def dec(self, amount: float = 1.0) -> None: ...
+
+
+class Histogram(Protocol):
+    def observe(self, value: float, count: int = 1) -> None: ...
+
+    def observe_many(self, values: list[float]) -> None: ...
 
 
 class CounterChild:
@@ -119,55 +140,98 @@ class _NullChild:
 
 _NULL = _NullChild()
 
+ChildT = TypeVar("ChildT", CounterChild, GaugeChild, HistogramChild)
 
-class _Family:
-    """One metric family: name, help, type, label names and (for histograms) buckets."""
 
-    def __init__(self, name: str, documentation: str, kind: str, labels: Sequence[str],
-                 buckets: Sequence[float] = ()) -> None:
+class MetricFamily(ABC, Generic[ChildT]):
+    """One metric family of one DataFlow: name, help, label names; children by label values, each
+    made on first use. ``namespace`` and ``name`` are bound here, callers give the other labels."""
+
+    def __init__(self, name: str, documentation: str, labels: Sequence[str], *, bound: tuple[str, str],
+                 enabled: bool) -> None:
         self.name = name
         self.documentation = documentation
-        self.kind = kind
-        self.labels = tuple(labels)
-        self.buckets = tuple(buckets)
-        self.children: dict[tuple[str, ...], Any] = {}
+        self.label_names = ("namespace", "name", *labels)
+        self._bound = bound
+        self._enabled = enabled
+        self._children: dict[tuple[str, ...], ChildT] = {}
         self._lock = threading.Lock()
 
-    def child(self, values: tuple[str, ...]) -> Any:
-        found = self.children.get(values)
+    @abstractmethod
+    def _new_child(self) -> ChildT:
+        ...
+
+    @abstractmethod
+    def labels(self, *values: str) -> Counter | Histogram:
+        """The child for these label values (after ``namespace`` and ``name``), made on first use."""
+
+    @abstractmethod
+    def collect(self) -> Metric:
+        ...
+
+    def _child(self, values: tuple[str, ...]) -> ChildT:
+        values = (*self._bound, *values)
+        found = self._children.get(values)
         if found is not None:
             return found
         with self._lock:
-            found = self.children.get(values)
+            found = self._children.get(values)
             if found is None:
-                if len(values) != len(self.labels):
-                    raise ValueError(f"{self.name} takes labels {self.labels}, got {values}")
-                if self.kind == "histogram":
-                    found = HistogramChild(self.buckets)
-                elif self.kind == "gauge":
-                    found = GaugeChild()
-                else:
-                    found = CounterChild()
-                self.children[values] = found
+                if len(values) != len(self.label_names):
+                    raise ValueError(f"{self.name} takes labels {self.label_names}, got {values}")
+                found = self._children[values] = self._new_child()
             return found
+
+
+class CounterFamily(MetricFamily[CounterChild]):
+    def _new_child(self) -> CounterChild:
+        return CounterChild()
+
+    def labels(self, *values: str) -> Counter:
+        return self._child(values) if self._enabled else _NULL
 
     def collect(self) -> Metric:
         # prometheus_client appends "_total" to counter samples itself, so the family name drops it.
-        items = list(self.children.items())
-        if self.kind == "counter":
-            counter = CounterMetricFamily(self.name.removesuffix("_total"), self.documentation,
-                                          labels=self.labels)
-            for values, child in items:
-                counter.add_metric(values, child.value)
-            return counter
-        if self.kind == "gauge":
-            gauge = GaugeMetricFamily(self.name, self.documentation, labels=self.labels)
-            for values, child in items:
-                gauge.add_metric(values, child.value)
-            return gauge
-        histogram = HistogramMetricFamily(self.name, self.documentation, labels=self.labels)
+        return _with_values(CounterMetricFamily(self.name.removesuffix("_total"), self.documentation,
+                                                labels=self.label_names), self._children)
+
+
+class GaugeFamily(MetricFamily[GaugeChild]):
+    def _new_child(self) -> GaugeChild:
+        return GaugeChild()
+
+    def labels(self, *values: str) -> Gauge:
+        return self._child(values) if self._enabled else _NULL
+
+    def collect(self) -> Metric:
+        return _with_values(GaugeMetricFamily(self.name, self.documentation, labels=self.label_names),
+                            self._children)
+
+
+def _with_values(metric: CounterMetricFamily | GaugeMetricFamily,
+                 children: Mapping[tuple[str, ...], CounterChild]) -> Metric:
+    """``metric`` with one sample per child (counters and gauges alike hold one value)."""
+    for values, child in list(children.items()):
+        metric.add_metric(values, child.value)
+    return metric
+
+
+class HistogramFamily(MetricFamily[HistogramChild]):
+    def __init__(self, name: str, documentation: str, labels: Sequence[str], *, buckets: Sequence[float],
+                 bound: tuple[str, str], enabled: bool) -> None:
+        super().__init__(name, documentation, labels, bound=bound, enabled=enabled)
+        self.buckets = tuple(buckets)
+
+    def _new_child(self) -> HistogramChild:
+        return HistogramChild(self.buckets)
+
+    def labels(self, *values: str) -> Histogram:
+        return self._child(values) if self._enabled else _NULL
+
+    def collect(self) -> Metric:
+        histogram = HistogramMetricFamily(self.name, self.documentation, labels=self.label_names)
         bounds = [*(_format_bound(b) for b in self.buckets), "+Inf"]
-        for values, child in items:
+        for values, child in list(self._children.items()):
             counts, total = child.snapshot()
             cumulative, running = [], 0
             for bound, count in zip(bounds, counts, strict=True):
@@ -181,6 +245,9 @@ def _format_bound(bound: float) -> str:
     return repr(float(bound))
 
 
+FamilyT = TypeVar("FamilyT", bound=MetricFamily[Any])
+
+
 class ConnectorMetrics:
     """The ``dataflow_connector_*`` series of one connector instance."""
 
@@ -188,134 +255,142 @@ class ConnectorMetrics:
         self._metrics = metrics
         self._labels = (connector_type, connector_name)
         self.connector_type = connector_type
-        self.read = metrics.child("dataflow_connector_messages_read_total", *self._labels)
-        self.connection_status = metrics.child("dataflow_connector_connection_status", *self._labels)
+        self.read = metrics.connector_messages_read.labels(*self._labels)
+        self.connection_status = metrics.connector_connection_status.labels(*self._labels)
 
-    def written(self, route: str) -> CounterChild:
-        child: CounterChild = self._metrics.child("dataflow_connector_messages_written_total",
-                                                  *self._labels, route)
-        return child
+    def written(self, route: str) -> Counter:
+        return self._metrics.connector_messages_written.labels(*self._labels, route)
 
     def error(self, operation: str, error_type: str) -> None:
-        self._metrics.child("dataflow_connector_errors_total", *self._labels, operation,
-                            error_type).inc()
+        self._metrics.connector_errors.labels(*self._labels, operation, error_type).inc()
 
     def initialise_errors(self, operations: Iterable[str]) -> None:
         """Create zero-valued error series so ``rate()`` works before the first error."""
         for operation in operations:
             for error_type in ERROR_TYPES:
-                self._metrics.child("dataflow_connector_errors_total", *self._labels, operation, error_type)
+                self._metrics.connector_errors.labels(*self._labels, operation, error_type)
 
     def set_connected(self, connected: bool) -> None:
         self.connection_status.set(1.0 if connected else 0.0)
 
 
-_DEFINITIONS: tuple[tuple[str, str, str, tuple[str, ...], tuple[float, ...]], ...] = (
-    ("dataflow_messages_received_total", "Messages received from the source", "counter",
-     ("source_type",), ()),
-    ("dataflow_messages_sent_total", "Messages written to a sink", "counter", ("sink_type", "route"), ()),
-    ("dataflow_processing_duration_seconds", "Time to run one source message through the transformations",
-     "histogram", (), PROCESSING_BUCKETS),
-    ("dataflow_connector_messages_read_total", "Messages read by a source connector", "counter",
-     ("connector_type", "connector_name"), ()),
-    ("dataflow_connector_messages_written_total", "Messages written by a sink connector", "counter",
-     ("connector_type", "connector_name", "route"), ()),
-    ("dataflow_connector_errors_total", "Connector errors", "counter",
-     ("connector_type", "connector_name", "operation", "error_type"), ()),
-    ("dataflow_connector_connection_status", "Connector connection status (1 connected, 0 disconnected)",
-     "gauge", ("connector_type", "connector_name"), ()),
-    ("dataflow_transformer_executions_total", "Successful transformer executions", "counter",
-     ("transformer_type", "transformer_index"), ()),
-    ("dataflow_transformer_errors_total", "Failed transformer executions", "counter",
-     ("transformer_type", "transformer_index", "error_type"), ()),
-    ("dataflow_transformer_duration_seconds", "Transformer execution time", "histogram",
-     ("transformer_type", "transformer_index"), TRANSFORMER_BUCKETS),
-    ("dataflow_transformer_messages_in_total", "Messages entering a transformer", "counter",
-     ("transformer_type", "transformer_index"), ()),
-    ("dataflow_transformer_messages_out_total", "Messages leaving a transformer", "counter",
-     ("transformer_type", "transformer_index"), ()),
-    ("dataflow_task_stage_duration_seconds", "Time spent in one stage of the pipeline", "histogram",
-     ("stage",), STAGE_BUCKETS),
-    ("dataflow_task_message_size_bytes", "Message size at a stage", "histogram", ("stage",), SIZE_BUCKETS),
-    ("dataflow_task_stage_latency_seconds", "Latency between two stages", "histogram",
-     ("from_stage", "to_stage"), LATENCY_BUCKETS),
-    ("dataflow_task_throughput_messages_per_second", "Messages delivered per second over the last window",
-     "gauge", (), ()),
-    ("dataflow_task_success_rate", "Share of messages handled without error over the last window (0..1)",
-     "gauge", (), ()),
-    ("dataflow_task_end_to_end_latency_seconds", "Time from receipt at the source to the durable write",
-     "histogram", (), E2E_BUCKETS),
-    ("dataflow_task_active_messages", "Messages read and not yet written or dropped", "gauge", (), ()),
-    ("dataflow_task_queue_size", "Messages waiting in an internal queue", "gauge", ("queue_type",), ()),
-    ("dataflow_task_queue_wait_time_seconds", "Time a message waited in an internal queue", "histogram",
-     ("queue_type",), QUEUE_WAIT_BUCKETS),
-    ("dataflow_task_operations_total", "Pipeline operations by outcome", "counter",
-     ("operation", "status"), ()),
-    ("dataflow_task_stage_errors_total", "Errors per pipeline stage", "counter", ("stage", "error_type"), ()),
-)
-
-METRIC_NAMES = tuple(definition[0] for definition in _DEFINITIONS)
-
-
 class ProcessorMetrics(Collector):
-    """All processor metrics of one DataFlow; ``namespace`` and ``name`` are bound once here."""
+    """All processor metrics of one DataFlow, each family a typed attribute (a misspelt family is a
+    type error, not a runtime ``KeyError``); ``namespace`` and ``name`` are bound once here."""
 
     def __init__(self, namespace: str, name: str, *, enabled: bool = True,
                  registry: CollectorRegistry | None = None, window_seconds: float = 10.0) -> None:
         self.enabled = enabled
-        self._bound = (namespace, name)
-        self._families = {
-            fam_name: _Family(fam_name, doc, kind, ("namespace", "name", *labels), buckets)
-            for fam_name, doc, kind, labels, buckets in _DEFINITIONS
-        }
+        self.families: dict[str, MetricFamily[Any]] = {}
+        counter, gauge, histogram = self._families_of((namespace, name), enabled)
+        self.messages_received = counter("dataflow_messages_received_total", "Messages received from the source",
+                                         "source_type")
+        self.messages_sent = counter("dataflow_messages_sent_total", "Messages written to a sink",
+                                     "sink_type", "route")
+        self.processing_durations = histogram(
+            "dataflow_processing_duration_seconds", "Time to run one source message through the transformations",
+            PROCESSING_BUCKETS)
+        self.connector_messages_read = counter("dataflow_connector_messages_read_total",
+                                               "Messages read by a source connector",
+                                               "connector_type", "connector_name")
+        self.connector_messages_written = counter("dataflow_connector_messages_written_total",
+                                                  "Messages written by a sink connector",
+                                                  "connector_type", "connector_name", "route")
+        self.connector_errors = counter("dataflow_connector_errors_total", "Connector errors",
+                                        "connector_type", "connector_name", "operation", "error_type")
+        self.connector_connection_status = gauge("dataflow_connector_connection_status",
+                                                 "Connector connection status (1 connected, 0 disconnected)",
+                                                 "connector_type", "connector_name")
+        self.transformer_executions = counter("dataflow_transformer_executions_total",
+                                              "Successful transformer executions",
+                                              "transformer_type", "transformer_index")
+        self.transformer_errors = counter("dataflow_transformer_errors_total", "Failed transformer executions",
+                                          "transformer_type", "transformer_index", "error_type")
+        self.transformer_durations = histogram("dataflow_transformer_duration_seconds",
+                                               "Transformer execution time", TRANSFORMER_BUCKETS,
+                                               "transformer_type", "transformer_index")
+        self.transformer_messages_in = counter("dataflow_transformer_messages_in_total",
+                                               "Messages entering a transformer",
+                                               "transformer_type", "transformer_index")
+        self.transformer_messages_out = counter("dataflow_transformer_messages_out_total",
+                                                "Messages leaving a transformer",
+                                                "transformer_type", "transformer_index")
+        self.stage_durations = histogram("dataflow_task_stage_duration_seconds",
+                                         "Time spent in one stage of the pipeline", STAGE_BUCKETS, "stage")
+        self.message_sizes = histogram("dataflow_task_message_size_bytes", "Message size at a stage", SIZE_BUCKETS,
+                                       "stage")
+        self.stage_latencies = histogram("dataflow_task_stage_latency_seconds", "Latency between two stages",
+                                         LATENCY_BUCKETS, "from_stage", "to_stage")
+        self.throughputs = gauge("dataflow_task_throughput_messages_per_second",
+                                 "Messages delivered per second over the last window")
+        self.success_rates = gauge("dataflow_task_success_rate",
+                                   "Share of messages handled without error over the last window (0..1)")
+        self.end_to_end_latencies = histogram("dataflow_task_end_to_end_latency_seconds",
+                                              "Time from receipt at the source to the durable write", E2E_BUCKETS)
+        self.active = gauge("dataflow_task_active_messages", "Messages read and not yet written or dropped")
+        self.queue_sizes = gauge("dataflow_task_queue_size", "Messages waiting in an internal queue", "queue_type")
+        self.queue_waits = histogram("dataflow_task_queue_wait_time_seconds",
+                                     "Time a message waited in an internal queue", QUEUE_WAIT_BUCKETS, "queue_type")
+        self.operations = counter("dataflow_task_operations_total", "Pipeline operations by outcome",
+                                  "operation", "status")
+        self.stage_errors = counter("dataflow_task_stage_errors_total", "Errors per pipeline stage",
+                                    "stage", "error_type")
         self._window = _RateWindow(window_seconds)
-        self.processing_duration = self.child("dataflow_processing_duration_seconds")
-        self.end_to_end_latency = self.child("dataflow_task_end_to_end_latency_seconds")
-        self.active_messages = self.child("dataflow_task_active_messages")
-        self.throughput = self.child("dataflow_task_throughput_messages_per_second")
-        self.success_rate = self.child("dataflow_task_success_rate")
+        self.processing_duration = self.processing_durations.labels()
+        self.end_to_end_latency = self.end_to_end_latencies.labels()
+        self.active_messages = self.active.labels()
+        self.throughput = self.throughputs.labels()
+        self.success_rate = self.success_rates.labels()
         self.success_rate.set(1.0)
         if registry is not None:
             registry.register(self)
+
+    def _families_of(self, bound: tuple[str, str], enabled: bool) -> tuple[
+            Callable[..., CounterFamily], Callable[..., GaugeFamily], Callable[..., HistogramFamily]]:
+        """Constructors that bind the DataFlow's labels and record each family for exposition."""
+        def counter(name: str, documentation: str, *labels: str) -> CounterFamily:
+            return self._add(CounterFamily(name, documentation, labels, bound=bound, enabled=enabled))
+
+        def gauge(name: str, documentation: str, *labels: str) -> GaugeFamily:
+            return self._add(GaugeFamily(name, documentation, labels, bound=bound, enabled=enabled))
+
+        def histogram(name: str, documentation: str, buckets: Sequence[float], *labels: str) -> HistogramFamily:
+            return self._add(HistogramFamily(name, documentation, labels, buckets=buckets, bound=bound,
+                                             enabled=enabled))
+
+        return counter, gauge, histogram
+
+    def _add(self, family: FamilyT) -> FamilyT:
+        self.families[family.name] = family
+        return family
 
     @property
     def window_seconds(self) -> float:
         return self._window.window_seconds
 
-    def child(self, family: str, *labels: str) -> Any:
-        if not self.enabled:
-            return _NULL
-        return self._families[family].child((*self._bound, *labels))
-
     def connector(self, connector_type: str, connector_name: str) -> ConnectorMetrics:
         return ConnectorMetrics(self, connector_type, connector_name)
 
-    def stage_duration(self, stage: str) -> HistogramChild:
-        child: HistogramChild = self.child("dataflow_task_stage_duration_seconds", stage)
-        return child
+    def stage_duration(self, stage: str) -> Histogram:
+        return self.stage_durations.labels(stage)
 
-    def message_size(self, stage: str) -> HistogramChild:
-        child: HistogramChild = self.child("dataflow_task_message_size_bytes", stage)
-        return child
+    def message_size(self, stage: str) -> Histogram:
+        return self.message_sizes.labels(stage)
 
-    def stage_latency(self, from_stage: str, to_stage: str) -> HistogramChild:
-        child: HistogramChild = self.child("dataflow_task_stage_latency_seconds", from_stage, to_stage)
-        return child
+    def stage_latency(self, from_stage: str, to_stage: str) -> Histogram:
+        return self.stage_latencies.labels(from_stage, to_stage)
 
-    def queue_size(self, queue_type: str) -> GaugeChild:
-        child: GaugeChild = self.child("dataflow_task_queue_size", queue_type)
-        return child
+    def queue_size(self, queue_type: str) -> Gauge:
+        return self.queue_sizes.labels(queue_type)
 
-    def queue_wait(self, queue_type: str) -> HistogramChild:
-        child: HistogramChild = self.child("dataflow_task_queue_wait_time_seconds", queue_type)
-        return child
+    def queue_wait(self, queue_type: str) -> Histogram:
+        return self.queue_waits.labels(queue_type)
 
-    def operation(self, operation: str, status: str) -> CounterChild:
-        child: CounterChild = self.child("dataflow_task_operations_total", operation, status)
-        return child
+    def operation(self, operation: str, status: str) -> Counter:
+        return self.operations.labels(operation, status)
 
     def stage_error(self, stage: str, error_type: str) -> None:
-        self.child("dataflow_task_stage_errors_total", stage, error_type).inc()
+        self.stage_errors.labels(stage, error_type).inc()
 
     def record_outcomes(self, succeeded: int, failed: int) -> None:
         """Feed the throughput and success-rate window (delivered or filtered vs failed)."""
@@ -331,7 +406,7 @@ class ProcessorMetrics(Collector):
             self.success_rate.set(success_rate)
 
     def collect(self) -> Iterator[Metric]:
-        for family in self._families.values():
+        for family in self.families.values():
             yield family.collect()
 
 

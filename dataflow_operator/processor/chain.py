@@ -69,10 +69,10 @@ class _Stage:
         labels = (type_name, str(index))
         previous = "read" if index == 0 else f"transformer_{index - 1}"
         self._children = (
-            metrics.child("dataflow_transformer_executions_total", *labels),
-            metrics.child("dataflow_transformer_messages_in_total", *labels),
-            metrics.child("dataflow_transformer_messages_out_total", *labels),
-            metrics.child("dataflow_transformer_duration_seconds", *labels),
+            metrics.transformer_executions.labels(*labels),
+            metrics.transformer_messages_in.labels(*labels),
+            metrics.transformer_messages_out.labels(*labels),
+            metrics.transformer_durations.labels(*labels),
             metrics.stage_duration(self.label),
             metrics.stage_latency(previous, self.label),
             metrics.message_size(f"{self.label}_input"),
@@ -80,7 +80,7 @@ class _Stage:
             metrics.operation("transform", "success"),
         )
         for error_type in ("invalid_data", "unknown"):  # the usual ones exist at 0 from the start
-            metrics.child("dataflow_transformer_errors_total", *labels, error_type)
+            metrics.transformer_errors.labels(*labels, error_type)
         self.executions = self.messages_in = self.messages_out = 0
         self.durations: list[float] = []
         self.latencies: list[float] = []
@@ -176,7 +176,7 @@ class TransformChain:
     def _record_failure(self, stage: _Stage, message: Message, exc: BaseException,
                         failures: list[TransformFailure]) -> None:
         error_type = classify(exc)
-        self.metrics.child("dataflow_transformer_errors_total", stage.type_name, str(stage.index), error_type).inc()
+        self.metrics.transformer_errors.labels(stage.type_name, str(stage.index), error_type).inc()
         self.metrics.stage_error(stage.label, error_type)
         self._transform_error.inc()
         log.warning("transformation failed", extra={"stage": stage.label, "transformer": stage.type_name,

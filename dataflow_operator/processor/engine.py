@@ -114,7 +114,7 @@ class Pipeline:
         self.main_route = _Route(DEFAULT_ROUTE, self._queue(DEFAULT_ROUTE if routed else "output"), parts.main_sink)
         self.routes = {label: _Route(label, self._queue(label), sink) for label, sink in parts.route_sinks.items()}
         self._reader_stage = metrics.stage_duration("read")
-        self._received = metrics.child("dataflow_messages_received_total", self.source_type)
+        self._received = metrics.messages_received.labels(self.source_type)
         self._input_size = metrics.message_size("input")
         self._source_context_metrics = self.source.context.metrics
 

@@ -13,7 +13,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from ..pipeline.message import Message
-from ..pipeline.metrics import GaugeChild, HistogramChild
+from ..pipeline.metrics import Gauge, Histogram
 
 
 @dataclass(slots=True)
@@ -23,7 +23,7 @@ class Chunk:
 
 
 class ChunkQueue:
-    def __init__(self, capacity: int, size_gauge: GaugeChild, *wait_histograms: HistogramChild) -> None:
+    def __init__(self, capacity: int, size_gauge: Gauge, *wait_histograms: Histogram) -> None:
         self.capacity = capacity
         self._chunks: deque[Chunk] = deque()
         self._size = 0
@@ -84,16 +84,6 @@ class ChunkQueue:
             self._closed = True
             self._not_empty.notify_all()
             self._not_full.notify_all()
-
-    def drain(self) -> list[Message]:
-        """Remove and return everything still queued (used when the pipeline fails)."""
-        with self._lock:
-            messages = [m for chunk in self._chunks for m in chunk.messages]
-            self._chunks.clear()
-            self._size = 0
-            self._size_gauge.set(0)
-            self._not_full.notify_all()
-            return messages
 
     def __len__(self) -> int:
         return self._size

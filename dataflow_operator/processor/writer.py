@@ -50,7 +50,7 @@ class SinkWriter(threading.Thread):
         self.abort = abort
         self.fail = fail
         self.retry_delays = retry_delays
-        self._sent = metrics.child("dataflow_messages_sent_total", sink_type, route)
+        self._sent = metrics.messages_sent.labels(sink_type, route)
         self._written = connector_metrics.written(route)
         self._write_duration = metrics.stage_duration("write")
         self._sink_write_duration = metrics.stage_duration("sink_write")

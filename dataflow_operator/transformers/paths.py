@@ -93,10 +93,6 @@ class Path:
         """The last key (``user.name`` → ``name``); "" for the empty path."""
         return self.segments[-1] if self.segments else ""
 
-    def parent_paths(self) -> list[tuple[str, ...]]:
-        """Segment prefixes from the nearest parent up to the top-level key."""
-        return [self.segments[:end] for end in range(len(self.segments) - 1, 0, -1)]
-
     # -- reading ---------------------------------------------------------------------------------
 
     def get(self, doc: Any) -> Any:

@@ -17,7 +17,7 @@ from confluent_kafka import Consumer, Producer
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
-from tests.monitoring_helpers import load_dashboard, query_panels, substitute_variables
+from tests.deploy.monitoring_helpers import load_dashboard, query_panels, substitute_variables
 from tests.peers.process import wait_until
 from tests.peers.prometheus import PrometheusServer
 

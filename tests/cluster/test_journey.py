@@ -25,6 +25,7 @@ from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 from prometheus_client.parser import text_string_to_metric_families
 
+from dataflow_operator import contract
 from dataflow_operator.operator import resources
 from tests.cluster.journey import (
     CHART,
@@ -48,7 +49,7 @@ from tests.cluster.journey import (
     wait_for,
 )
 from tests.cluster.monitoring import MONITORING_CRDS, ServiceMonitorPrometheus
-from tests.monitoring_helpers import load_dashboard, write_rule_groups
+from tests.deploy.monitoring_helpers import load_dashboard, write_rule_groups
 from tests.peers import paths
 from tests.peers.apiserver import ADMIN_USER
 from tests.peers.cluster import LocalCluster
@@ -61,7 +62,7 @@ pytestmark = pytest.mark.slow
 NAMESPACE = "data"
 DATAFLOW = "orders"
 OPERATOR_SELECTOR = f"app.kubernetes.io/name={RELEASE},app.kubernetes.io/instance={RELEASE}"
-PROCESSOR_SELECTOR = f"{resources.NAME_LABEL}={DATAFLOW}"
+PROCESSOR_SELECTOR = f"{contract.NAME_LABEL}={DATAFLOW}"
 
 
 @dataclass
@@ -248,7 +249,7 @@ def test_3_prometheus_scrapes_the_operator_service_and_every_dashboard_query_ret
 
 
 # A counter the aggregator creates at its first failed scrape of a processor: a journey where every
-# scrape succeeds has no such series (tests/e2e/test_monitoring_e2e.py provokes one).
+# scrape succeeds has no such series (tests/deploy/test_monitoring_e2e.py provokes one).
 ONLY_AFTER_A_FAILURE = {"Aggregator scrape errors [A]"}
 
 

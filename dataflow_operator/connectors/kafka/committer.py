@@ -73,7 +73,7 @@ class OffsetCommitter:
         if self._synchronous:
             self._wait_covered(version)
 
-    def sync_if_due(self) -> None:
+    def flush_if_due(self) -> None:
         """The end of a block of acks: commit them together and wait for that commit."""
         version = self._ledger.version
         self._wake_up()

@@ -199,7 +199,7 @@ def test_metric_buckets_and_labels_come_from_the_contract() -> None:
         if family["exported_by"] != "processor":
             continue
         extra = [label for label in family["labels"] if label not in ("namespace", "name")]
-        metrics.child(family["name"], *("x" for _ in extra))
+        metrics.families[family["name"]].labels(*("x" for _ in extra))
     parsed = {f.name: f for f in text_string_to_metric_families(generate_latest(registry).decode())}
     for family in (f for f in CONTRACT["metrics"] if f["exported_by"] == "processor"):
         name = family["name"].removesuffix("_total") if family["type"] == "counter" else family["name"]

@@ -9,8 +9,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-# Imported first: processor.chain -> transformers -> spec -> transformers is a cycle (issue 14 removes it).
-import dataflow_operator.spec  # noqa: F401
 from dataflow_operator.pipeline.errors import is_environmental
 from dataflow_operator.pipeline.message import Message
 from dataflow_operator.pipeline.metrics import ProcessorMetrics

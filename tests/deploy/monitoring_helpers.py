@@ -1,6 +1,6 @@
 """Reading the Grafana dashboard and the alert rules: shared by the static checks
-(tests/unit/test_monitoring_artifacts.py), the promtool checks (tests/integration/test_chart.py) and
-the end-to-end run against a real Prometheus (tests/e2e/test_monitoring_e2e.py)."""
+(tests/deploy/test_monitoring_artifacts.py), the promtool checks (tests/deploy/test_chart.py) and
+the end-to-end run against a real Prometheus (tests/deploy/test_monitoring_e2e.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DASHBOARD_PATH = REPO / "grafana" / "grafana-dashboard.json"
 RULES_PATH = REPO / "alerts" / "prometheusrule.yaml"
 

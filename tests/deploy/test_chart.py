@@ -33,7 +33,7 @@ from kubernetes import client as k8s
 from kubernetes.client.rest import ApiException
 from kubernetes.dynamic import DynamicClient
 
-from tests.monitoring_helpers import DASHBOARD_PATH, RULES_PATH, substitute_variables, write_rule_groups
+from tests.deploy.monitoring_helpers import DASHBOARD_PATH, RULES_PATH, substitute_variables, write_rule_groups
 from tests.peers import paths
 from tests.peers.apiserver import KubeAPIServer
 from tests.peers.fixtures import unavailable

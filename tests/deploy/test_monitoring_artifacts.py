@@ -20,7 +20,7 @@ import jsonschema
 import pytest
 import yaml
 
-from tests.monitoring_helpers import (
+from tests.deploy.monitoring_helpers import (
     DASHBOARD_PATH,
     RULES_PATH,
     alert_rules,
@@ -149,7 +149,7 @@ def resolve(series_name: str) -> tuple[Metric, set[str]]:
 
 
 # ------------------------------------------------------------------------------------------------
-# What the code does not emit, found with the PromQL reader of tests/monitoring_helpers.py
+# What the code does not emit, found with the PromQL reader of tests/deploy/monitoring_helpers.py
 
 
 RANGE_FUNCTION = re.compile(r"\b(rate|increase|irate|delta|deriv)\s*\(\s*(dataflow_[a-z0-9_]+)")

@@ -41,17 +41,7 @@ from kubernetes import client as k8s
 from prometheus_client.parser import text_string_to_metric_families
 
 from dataflow_operator.operator import resources
-from tests.e2e.harness import (
-    CRD,
-    Operator,
-    create_dataflow,
-    honor_labels_prometheus,
-    operator_replicas,
-    prometheus_config,
-    register_pod,
-    start_processor,
-)
-from tests.monitoring_helpers import (
+from tests.deploy.monitoring_helpers import (
     REPO,
     RULES_PATH,
     alert_rules,
@@ -61,6 +51,16 @@ from tests.monitoring_helpers import (
     selectors,
     substitute_variables,
     write_rule_groups,
+)
+from tests.e2e.harness import (
+    CRD,
+    Operator,
+    create_dataflow,
+    honor_labels_prometheus,
+    operator_replicas,
+    prometheus_config,
+    register_pod,
+    start_processor,
 )
 from tests.peers.kube import STRATEGIC_MERGE, create_namespace
 from tests.peers.prometheus import PrometheusServer
