@@ -39,14 +39,18 @@ class Factories:
     transformer: TransformerFactory = transformers.build
 
 
+#: Three attempts, 0.5 s doubling (docs/delivery.md).
+RETRY_DELAYS = (0.5, 1.0)
+
+
 @dataclass(frozen=True, slots=True)
 class RunSettings:
     """How this run behaves beyond the spec."""
 
     #: Waits between attempts at a batch whose write timed out (main and route sinks).
-    write_retry_delays: tuple[float, ...] = (0.5, 1.0)
+    write_retry_delays: tuple[float, ...] = RETRY_DELAYS
     #: Waits between attempts at error records the error sink could not take for environmental reasons.
-    error_sink_retry_delays: tuple[float, ...] = (0.5, 1.0)
+    error_sink_retry_delays: tuple[float, ...] = RETRY_DELAYS
     #: Sources start from nothing, discarding their stored positions (the operator's one-shot reset).
     reset_checkpoint: bool = False
 

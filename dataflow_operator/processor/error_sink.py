@@ -46,7 +46,7 @@ class ErrorSinkWriter:
 
     def __init__(self, sink: Sink, *, sink_type: str, ack_policy: str, original_sink: str,
                  metrics: ProcessorMetrics, connector_metrics: ConnectorMetrics,
-                 retry_delays: tuple[float, ...] = (0.5, 1.0)) -> None:
+                 retry_delays: tuple[float, ...]) -> None:
         self.sink = sink
         self.sink_type = sink_type
         self.ack_policy = ack_policy

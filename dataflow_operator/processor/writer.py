@@ -1,8 +1,9 @@
 """One writer thread per sink (the main sink and each router route).
 
 It gathers a batch as the sink asks (:class:`BatchLimits`), writes it, retries timeout-like
-failures (3 attempts, 0.5 s doubling), acknowledges exactly the messages that were written, and
-hands exactly the failed ones to the error sink, or stops the pipeline when there is none.
+failures after each of ``retry_delays`` (assembly.RETRY_DELAYS in production), acknowledges
+exactly the messages that were written, and hands exactly the failed ones to the error sink, or
+stops the pipeline when there is none.
 """
 
 from __future__ import annotations
@@ -24,9 +25,6 @@ from .queues import ChunkQueue
 
 log = logging.getLogger(__name__)
 
-RETRY_DELAYS = (0.5, 1.0)
-
-
 class WriteStoppedError(RuntimeError):
     """The writer stops the pipeline unacknowledged: the sink is unavailable, or a message failed
     with no error sink to take it."""
@@ -37,7 +35,7 @@ class SinkWriter(threading.Thread):
                  metrics: ProcessorMetrics, connector_metrics: ConnectorMetrics,
                  error_sink: ErrorSinkWriter | None, progress: ProgressTracker,
                  abort: threading.Event, fail: Callable[[BaseException], None],
-                 retry_delays: tuple[float, ...] = RETRY_DELAYS) -> None:
+                 retry_delays: tuple[float, ...]) -> None:
         super().__init__(name=f"writer-{connector_metrics.connector_type}-{route[:40]}", daemon=True)
         self.route = route
         self.sink = sink

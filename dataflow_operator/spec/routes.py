@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ..pipeline.config_fields import FieldError, Fields
-from ..transformers import validation
+from ..transformers import registry, validation
 
 ROUTER_TYPE = "router"
 
@@ -60,3 +60,8 @@ class RouterSpec:
                 route_fields.unknown_keys(("condition", "sink"))
                 validation.condition(route_fields, "condition")
         return errors
+
+
+def entry_rules() -> dict[str, registry.EntryRules]:
+    """Every ``type`` a transformations entry may have: the transformers, and ``router``."""
+    return {**registry.types(), ROUTER_TYPE: RouterSpec}

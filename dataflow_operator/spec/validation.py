@@ -16,6 +16,7 @@ from .connector_configs import POLLING_SOURCES, validate_connector
 from .durations import parse_duration
 from .model import normalize, normalize_component
 from .quantities import quantity_problem
+from .routes import entry_rules
 from .timezones import zone_problem
 
 SPEC_KEYS = ("source", "sink", "transformations", "errors", "resources", "nodeSelector", "affinity",
@@ -143,7 +144,7 @@ def _validate_transformations(value: Any, path: str, errors: list[FieldError]) -
         if type_ is None:
             continue
         config = entry.get("config")
-        errors.extend(transformers.validate(type_, config, entry_path, when=when))
+        errors.extend(transformers.validate(type_, config, entry_path, when=when, rules=entry_rules()))
         if type_ == "router" and isinstance(config, Mapping) and isinstance(config.get("routes"), list):
             for route_index, route in enumerate(config["routes"]):
                 route_path = f"{entry_path}.config.routes[{route_index}]"

@@ -18,7 +18,6 @@ from typing import Any, Protocol
 from ..pipeline.config_fields import FieldError
 from ..pipeline.message import Message
 from ..pipeline.transformer import Transformer
-from ..spec.routes import RouterSpec
 from . import conditions
 
 _MODULES = (
@@ -57,29 +56,25 @@ class EntryRules(Protocol):
     def validate_config(self, config: Mapping[str, Any], path: str) -> list[FieldError]: ...
 
 
-def entry_types() -> dict[str, EntryRules]:
-    """Every ``type`` a transformations entry may have: the transformers, and ``router``, which the
-    engine runs as a route choice rather than as a transformer (spec/routes.py)."""
-    return {**types(), RouterSpec.type_name: RouterSpec}
-
-
 def allowed_types() -> list[str]:
-    return sorted(entry_types())
+    return sorted(types())
 
 
-def validate(type_: str, config: Mapping[str, Any] | None, path: str,
-             when: str | None = None) -> list[FieldError]:
+def validate(type_: str, config: Mapping[str, Any] | None, path: str, when: str | None = None,
+             rules: Mapping[str, EntryRules] | None = None) -> list[FieldError]:
     """Errors for one ``{type, config, when}`` entry; ``path`` is the entry's path
-    (``spec.transformations[2]``)."""
+    (``spec.transformations[2]``). ``rules``: the entry types accepted, by name (default: the
+    transformers; the spec adds ``router``, which is not one)."""
+    rules = types() if rules is None else rules
     errors: list[FieldError] = []
     if when is not None and when.strip():
         errors.extend(FieldError(f"{path}.when", f"invalid condition {when!r}: {problem}")
                       for problem in conditions.problems(when))
-    cls = entry_types().get(type_)
+    cls = rules.get(type_)
     if cls is None:
         errors.append(FieldError(f"{path}.type",
                                  f"unsupported transformation type {type_!r}; "
-                                 f"allowed: {', '.join(allowed_types())}"))
+                                 f"allowed: {', '.join(sorted(rules))}"))
         return errors
     if config is None:
         if not cls.config_optional:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from dataflow_operator.connectors.kafka import KafkaSource
+from dataflow_operator.connectors.kafka.source import KafkaSource
 from dataflow_operator.pipeline.checkpoint import deferred_saves
 from dataflow_operator.pipeline.progress import ProgressTracker
 from tests.processes import wait_for

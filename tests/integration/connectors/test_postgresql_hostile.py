@@ -23,6 +23,7 @@ from dataflow_operator.pipeline.errors import ClassifiedError, is_environmental
 from dataflow_operator.pipeline.message import Message
 
 from .harness import Harness
+from .postgresql_paths import COPY, PARAMETER, STAGE
 
 GOOD = 40
 HOSTILE = {
@@ -53,13 +54,9 @@ def table(db: psycopg.Connection[Any]) -> str:
     return name
 
 
-#: Each write path: COPY into the table (then INSERT when a row is refused); upsert by INSERT with the
-#: rows as a parameter; plain INSERT through the COPY stage.
-TUNINGS = {
-    "copy": SinkTuning(),
-    "upsert": SinkTuning(copy_first=False),
-    "stage": SinkTuning(copy_first=False, parameter_max_bytes=0),
-}
+#: Each write path: COPY into the table; upsert by INSERT with the rows as a parameter; plain INSERT
+#: through the COPY stage.
+TUNINGS = {"copy": COPY, "upsert": PARAMETER, "stage": STAGE}
 
 
 @pytest.fixture(params=list(TUNINGS))

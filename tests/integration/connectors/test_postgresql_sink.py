@@ -18,6 +18,7 @@ from dataflow_operator.pipeline.errors import ClassifiedError
 from dataflow_operator.pipeline.message import Message
 
 from .harness import Harness, pipeline_settings
+from .postgresql_paths import COPY, PARAMETER, STAGE
 
 
 @pytest.fixture
@@ -45,13 +46,7 @@ def fetch(db: psycopg.Connection[Any], query: str) -> list[tuple[Any, ...]]:
 SIZE = 200
 
 
-#: Each write path in turn: COPY into the table (falling back to INSERT when a row is refused), one
-#: INSERT with the rows as a parameter, or COPY through the stage and INSERT … SELECT.
-WRITE_PATHS = {
-    "copy": SinkTuning(),
-    "parameter": SinkTuning(copy_first=False),
-    "stage": SinkTuning(copy_first=False, parameter_max_bytes=0),
-}
+WRITE_PATHS = {"copy": COPY, "parameter": PARAMETER, "stage": STAGE}
 
 
 @pytest.fixture(params=list(WRITE_PATHS))

@@ -5,15 +5,14 @@ message to its route's sink — or the main sink — without the choice ever bec
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from prometheus_client import CollectorRegistry
 
-from dataflow_operator.connectors import registry
 from dataflow_operator.pipeline.checkpoint import MemoryCheckpointStore
-from dataflow_operator.pipeline.connector import BatchLimits, ConnectorContext, Sink, WriteFailure
+from dataflow_operator.pipeline.connector import WriteFailure
 from dataflow_operator.pipeline.message import Message
 from dataflow_operator.pipeline.metrics import ProcessorMetrics
 from dataflow_operator.pipeline.progress import ProgressTracker
@@ -22,6 +21,8 @@ from dataflow_operator.processor.engine import Services
 from dataflow_operator.processor.routes import RouteChoice, RouteTable
 from dataflow_operator.spec import validate_spec, with_defaults
 from dataflow_operator.spec.routes import RouterSpec
+
+from .fakes import FakeSink, sinks_with
 
 NOT_JSON = "plain text, not json"
 SINK = {"type": "kafka", "config": {"brokers": ["b:9092"], "topic": "errors"}}
@@ -91,30 +92,15 @@ def test_the_table_holds_every_route_of_every_router_in_order_the_last_sink_winn
 # -- the engine's routing -------------------------------------------------------------------------
 
 
-class MemorySink(Sink):
+class MemorySink(FakeSink):
     """Keeps what it is given, by the sink's ``config.name``."""
 
     type_name = "memory"
     written: ClassVar[dict[str, list[Message]]] = {}
 
-    def connect(self) -> None:
-        pass
-
-    def batch_limits(self) -> BatchLimits:
-        return BatchLimits(100, None)
-
     def write(self, batch: list[Message]) -> list[WriteFailure]:
         MemorySink.written.setdefault(str(self.config["name"]), []).extend(batch)
         return []
-
-    def close(self) -> None:
-        pass
-
-
-def memory_or_registered(component: Mapping[str, Any], context: ConnectorContext) -> Sink:
-    if component["type"] == MemorySink.type_name:
-        return MemorySink(component["config"], context)
-    return registry.create_sink(component, context)
 
 
 def memory(name: str) -> dict[str, Any]:
@@ -125,7 +111,7 @@ def test_the_engine_writes_each_message_to_its_routes_sink(tmp_path: Path) -> No
     lines = [{"id": 0, "level": "error"}, {"id": 1, "level": "info"}, {"id": 2, "level": "error", "cast": "x"},
              {"id": 3}, {"id": 4, "level": "audit"}]
     (tmp_path / "in.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
-    spec = {
+    spec: dict[str, Any] = {
         "source": {"type": "file", "config": {"path": str(tmp_path / "in.jsonl")}},
         "sink": {"type": "file", "config": {"path": str(tmp_path / "main.jsonl")}},
         "errors": {"type": "file", "config": {"path": str(tmp_path / "errors.jsonl")}},
@@ -143,10 +129,11 @@ def test_the_engine_writes_each_message_to_its_routes_sink(tmp_path: Path) -> No
     spec["transformations"][0]["config"]["routes"][0]["sink"] = memory("errors-route")
     spec["transformations"][2]["config"]["routes"][0]["sink"] = memory("audit-route")
     MemorySink.written = {}
-    metrics = ProcessorMetrics("ns", "n")
+    registry = CollectorRegistry()
+    metrics = ProcessorMetrics("ns", "n", registry=registry)
     services = Services(namespace="ns", name="n", metrics=metrics, checkpoints=MemoryCheckpointStore(),
                         progress=ProgressTracker(0))
-    result = build_pipeline(with_defaults(spec), services, Factories(sink=memory_or_registered)).run()
+    result = build_pipeline(with_defaults(spec), services, Factories(sink=sinks_with(MemorySink))).run()
     assert result.failure is None
     assert {name: [json.loads(m.data)["id"] for m in messages] for name, messages in MemorySink.written.items()} \
         == {"errors-route": [0], "audit-route": [4]}
@@ -154,5 +141,7 @@ def test_the_engine_writes_each_message_to_its_routes_sink(tmp_path: Path) -> No
     [record] = [json.loads(line) for line in (tmp_path / "errors.jsonl").read_text().splitlines()]
     assert record["original_message"]["id"] == 2
     assert "routed_condition" not in json.dumps(record) and "$.level" not in json.dumps(record["error"])
-    written = metrics.connector("file", "error_sink").written("$.level == 'error'")
-    assert written.value == 1  # the failure is counted under the route it had chosen
+    written = registry.get_sample_value("dataflow_connector_messages_written_total", {
+        "namespace": "ns", "name": "n", "connector_type": "file", "connector_name": "error_sink",
+        "route": "$.level == 'error'"})
+    assert written == 1  # the failure is counted under the route it had chosen

@@ -4,15 +4,13 @@ stops the pipeline unacknowledged (its messages say nothing wrong and must not b
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
 
-from dataflow_operator.connectors import registry
 from dataflow_operator.pipeline.checkpoint import FileCheckpointStore
-from dataflow_operator.pipeline.connector import BatchLimits, ConnectorContext, Sink, WriteFailure
+from dataflow_operator.pipeline.connector import BatchLimits, WriteFailure
 from dataflow_operator.pipeline.errors import InvalidDataError
 from dataflow_operator.pipeline.message import Message
 from dataflow_operator.pipeline.metrics import ProcessorMetrics
@@ -21,35 +19,23 @@ from dataflow_operator.processor.assembly import Factories, RunSettings, build_p
 from dataflow_operator.processor.engine import Pipeline, Services
 from dataflow_operator.spec import with_defaults
 
+from .fakes import FakeSink, sinks_with
 
-class ScriptedSink(Sink):
+
+class ScriptedSink(FakeSink):
     """Fails messages whose payload has ``"bad": true`` as invalid data; raises ``outage`` for
     every write when it is set."""
 
     type_name = "scripted"
     outage: ClassVar[BaseException | None] = None
     writes: ClassVar[int] = 0
-
-    def connect(self) -> None:
-        pass
-
-    def batch_limits(self) -> BatchLimits:
-        return BatchLimits(10, None)
+    limits = BatchLimits(10, None)
 
     def write(self, batch: list[Message]) -> list[WriteFailure]:
         ScriptedSink.writes += 1
         if ScriptedSink.outage is not None:
             raise ScriptedSink.outage
         return [WriteFailure(m, InvalidDataError("bad row")) for m in batch if json.loads(m.data).get("bad")]
-
-    def close(self) -> None:
-        pass
-
-
-def scripted_or_registered(component: Mapping[str, Any], context: ConnectorContext) -> Sink:
-    if component["type"] == ScriptedSink.type_name:
-        return ScriptedSink(component["config"], context)
-    return registry.create_sink(component, context)
 
 
 #: Retries as in production, without the waits between them.
@@ -71,7 +57,7 @@ def pipeline(tmp_path: Path) -> Any:
         })
         services = Services(namespace="ns", name="n", metrics=ProcessorMetrics("ns", "n"), checkpoints=store,
                             progress=ProgressTracker(0))
-        return build_pipeline(spec, services, Factories(sink=scripted_or_registered), NO_WAITS)
+        return build_pipeline(spec, services, Factories(sink=sinks_with(ScriptedSink)), NO_WAITS)
 
     make.store = store  # type: ignore[attr-defined]
     make.errors = tmp_path / "errors.jsonl"  # type: ignore[attr-defined]

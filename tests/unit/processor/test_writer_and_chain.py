@@ -8,8 +8,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry
 
-from dataflow_operator.pipeline.connector import BatchLimits, Sink, WriteFailure
+from dataflow_operator.pipeline.connector import WriteFailure
 from dataflow_operator.pipeline.errors import InvalidDataError
 from dataflow_operator.pipeline.message import Message
 from dataflow_operator.pipeline.metrics import ProcessorMetrics
@@ -19,10 +20,11 @@ from dataflow_operator.processor.error_sink import ErrorSinkWriter
 from dataflow_operator.processor.queues import ChunkQueue
 from dataflow_operator.processor.writer import SinkWriter, WriteStoppedError
 
+from .fakes import FakeSink
 from .test_batch_isolation import RecordingErrorSink, error_writer
 
 
-class FlakySink(Sink):
+class FlakySink(FakeSink):
     """Raises ``errors`` one call at a time, then writes; refuses payloads starting with ``bad``."""
 
     type_name = "flaky"
@@ -32,21 +34,12 @@ class FlakySink(Sink):
         self.calls = 0
         self.written: list[bytes] = []
 
-    def connect(self) -> None:
-        pass
-
-    def batch_limits(self) -> BatchLimits:
-        return BatchLimits(100, None)
-
     def write(self, batch: list[Message]) -> list[WriteFailure]:
         self.calls += 1
         if self.errors:
             raise self.errors.pop(0)
         self.written.extend(m.data for m in batch if not m.data.startswith(b"bad"))
         return [WriteFailure(m, InvalidDataError("refused")) for m in batch if m.data.startswith(b"bad")]
-
-    def close(self) -> None:
-        pass
 
 
 def run_writer(sink: FlakySink, messages: list[Message], retry_delays: tuple[float, ...],
@@ -130,12 +123,14 @@ class Tagger:
         return [message.derive(message.data + self.suffix)]
 
 
-def counter(metrics: ProcessorMetrics, family: str, type_name: str, index: int) -> float:
-    return float(metrics.child(family, type_name, str(index)).value)
-
-
 def test_the_chain_keeps_order_and_a_failure_skips_only_its_message() -> None:
-    metrics = ProcessorMetrics("ns", "n")
+    registry = CollectorRegistry()
+    metrics = ProcessorMetrics("ns", "n", registry=registry)
+
+    def counter(family: str, type_name: str, index: int) -> float | None:
+        return registry.get_sample_value(family, {"namespace": "ns", "name": "n", "transformer_type": type_name,
+                                                  "transformer_index": str(index)})
+
     chain = TransformChain([("double", Step()), ("tag", Tagger({"suffix": "!"}))], metrics)
     outputs, failures = chain.run(Message(b"x"))
     assert [m.data for m in outputs] == [b"xa!", b"xb!"]
@@ -144,10 +139,10 @@ def test_the_chain_keeps_order_and_a_failure_skips_only_its_message() -> None:
     assert outputs == [] and [(f.stage, f.transformer_type, f.message.data) for f in failures] == \
         [("transformer_0", "double", b"boom")]
     chain.flush_metrics()
-    assert counter(metrics, "dataflow_transformer_messages_in_total", "double", 0) == 2
-    assert counter(metrics, "dataflow_transformer_messages_out_total", "double", 0) == 2
-    assert counter(metrics, "dataflow_transformer_messages_in_total", "tag", 1) == 2
-    assert counter(metrics, "dataflow_transformer_executions_total", "tag", 1) == 2
+    assert counter("dataflow_transformer_messages_in_total", "double", 0) == 2
+    assert counter("dataflow_transformer_messages_out_total", "double", 0) == 2
+    assert counter("dataflow_transformer_messages_in_total", "tag", 1) == 2
+    assert counter("dataflow_transformer_executions_total", "tag", 1) == 2
 
 
 def test_a_failure_in_a_later_step_reports_the_message_as_it_entered_that_step() -> None:

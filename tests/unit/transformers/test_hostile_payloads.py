@@ -13,7 +13,7 @@ from dataflow_operator.pipeline.errors import is_environmental
 from dataflow_operator.pipeline.message import Message
 from dataflow_operator.pipeline.metrics import ProcessorMetrics
 from dataflow_operator.processor.chain import TransformChain
-from dataflow_operator.transformers import registry
+from dataflow_operator.spec.routes import entry_rules
 from tests.hostile.corpus import CORPUS
 
 from .helpers import step
@@ -57,7 +57,7 @@ def assert_contained(chain: TransformChain, data: bytes) -> None:
 
 
 def test_every_type_has_a_configuration() -> None:
-    assert set(CONFIGS) == set(registry.allowed_types())
+    assert set(CONFIGS) == set(entry_rules())
 
 
 @pytest.mark.parametrize("type_name", sorted(CONFIGS))

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from dataflow_operator.spec.routes import entry_rules
 from dataflow_operator.transformers import registry
 from dataflow_operator.transformers.registry import ConditionalTransformer
 
@@ -19,12 +20,14 @@ ALL_TYPES = ["camelCase", "cast", "debeziumUnwrap", "extractField", "filter", "f
              "structFlatten", "timestamp", "timezone"]
 
 
-def test_all_eighteen_types_are_registered() -> None:
-    assert registry.allowed_types() == sorted(ALL_TYPES)
+def test_all_eighteen_types_are_accepted_and_all_but_router_are_transformers() -> None:
+    assert sorted(entry_rules()) == sorted(ALL_TYPES)
+    assert registry.allowed_types() == sorted(set(ALL_TYPES) - {"router"})
 
 
 def errors(type_: str, config: Any, when: str | None = None) -> list[tuple[str, str]]:
-    return [(error.path, error.message) for error in registry.validate(type_, config, P, when=when)]
+    return [(error.path, error.message)
+            for error in registry.validate(type_, config, P, when=when, rules=entry_rules())]
 
 
 INVALID: list[tuple[str, Any, str, str]] = [
