@@ -37,6 +37,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -146,6 +147,39 @@ def json_loop(bootstrap: str, source: str, target: str, stop: threading.Event) -
         consumer.close()
 
 
+def run_pipeline(spec: dict[str, Any], metrics: ProcessorMetrics, stop: threading.Event) -> None:
+    """The engine the CLI runs, on ``spec``, until ``stop`` is set (then it drains)."""
+    assert not validate_spec(spec)
+    pipeline = build_pipeline(with_defaults(spec), Services(
+        namespace="bench", name="bench", metrics=metrics, checkpoints=MemoryCheckpointStore(),
+        progress=ProgressTracker(0)))
+
+    def stop_when_told() -> None:
+        stop.wait()
+        pipeline.stop()
+
+    threading.Thread(target=stop_when_told, daemon=True).start()
+    result = pipeline.run()
+    assert result.failure is None, result.failure
+
+
+@contextmanager
+def kafka_with_input(messages: int) -> Iterator[tuple[KafkaBroker, str]]:
+    """A private broker and a topic of ``messages`` orders on it."""
+    java = paths.java_binary()
+    if not provision.peer_ready("kafka") or java is None:
+        sys.exit("Kafka test peer missing: run `python -m tests.peers provision` (needs Java 17)")
+    with tempfile.TemporaryDirectory() as tmp:
+        broker = KafkaBroker(java, paths.kafka_libs_dir(), Path(tmp))
+        broker.start()
+        try:
+            source = broker.new_topic(PARTITIONS)
+            produce_input(broker.bootstrap, source, messages)
+            yield broker, source
+        finally:
+            broker.close()
+
+
 @dataclass
 class ProcessorRun:
     """The processor as a runner; keeps the metrics of its last run for the breakdown."""
@@ -154,19 +188,8 @@ class ProcessorRun:
     metrics: ProcessorMetrics | None = None
 
     def __call__(self, bootstrap: str, source: str, target: str, stop: threading.Event) -> None:
-        spec = pipeline_spec(bootstrap, source, target, self.ack_granularity)
-        assert not validate_spec(spec)
         self.metrics = ProcessorMetrics("bench", "kafka")
-        pipeline = build_pipeline(with_defaults(spec), Services(
-            namespace="bench", name="kafka", metrics=self.metrics, checkpoints=MemoryCheckpointStore(),
-            progress=ProgressTracker(0)))
-        def stop_when_told() -> None:
-            stop.wait()
-            pipeline.stop()
-
-        threading.Thread(target=stop_when_told, daemon=True).start()
-        result = pipeline.run()
-        assert result.failure is None, result.failure
+        run_pipeline(pipeline_spec(bootstrap, source, target, self.ack_granularity), self.metrics, stop)
 
     def transformer_seconds(self) -> dict[str, float]:
         """Mean seconds per call inside each transformer (its own duration histogram), by step."""
@@ -355,9 +378,6 @@ def main() -> None:
     parser.add_argument("--only", choices=("processor", "json loop"),
                         help="run one side alone (profiling); prints no comparison")
     args = parser.parse_args()
-    java = paths.java_binary()
-    if not provision.peer_ready("kafka") or java is None:
-        sys.exit("Kafka test peer missing: run `python -m tests.peers provision` (needs Java 17)")
     processor = ProcessorRun()
     runners: dict[str, Runner] = {"json loop": json_loop, "processor": processor}
     if args.only:
@@ -367,34 +387,27 @@ def main() -> None:
     inside: dict[str, list[float]] = {}
     ack_runs: dict[str, list[Measurement]] = {}
     print(f"load before: {os.getloadavg()[0]:.2f}", flush=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        broker = KafkaBroker(java, paths.kafka_libs_dir(), Path(tmp))
-        broker.start()
-        try:
-            source = broker.new_topic(PARTITIONS)
-            produce_input(broker.bootstrap, source, args.messages)
-            targets: dict[str, str] = {}
-            for name in alternate(list(runners), args.rounds):
-                measurement, targets[name] = measure_topic(broker, source, expected, runners[name])
-                runs[name].append(measurement)
-                if len(runs[name]) == 1 and len(runners) == 2 and len(targets) == 2:
-                    same_output(broker.bootstrap, targets["processor"], targets["json loop"], expected)
-                    print("output check: the processor and the json loop wrote the same bytes for every key")
-                print(f"  {name:<10} {measurement.rate:>10,.0f} msg/s", flush=True)
-                if name == "processor":
-                    for stage, seconds in processor.transformer_seconds().items():
-                        inside.setdefault(stage, []).append(1e6 * seconds)
-            if args.ack_messages and not args.only:
-                ack_source = broker.new_topic(PARTITIONS)
-                produce_input(broker.bootstrap, ack_source, args.ack_messages)
-                ack_runners = {f"ack {granularity}": ProcessorRun(granularity) for granularity in ("message", "batch")}
-                ack_runs = {name: [] for name in ack_runners}
-                for name in alternate(list(ack_runners), 2):
-                    ack_runs[name].append(measure_topic(broker, ack_source, kept(args.ack_messages),
-                                                        ack_runners[name])[0])
-                    print(f"  {name:<10} {ack_runs[name][-1].rate:>10,.0f} msg/s", flush=True)
-        finally:
-            broker.close()
+    with kafka_with_input(args.messages) as (broker, source):
+        targets: dict[str, str] = {}
+        for name in alternate(list(runners), args.rounds):
+            measurement, targets[name] = measure_topic(broker, source, expected, runners[name])
+            runs[name].append(measurement)
+            if len(runs[name]) == 1 and len(runners) == 2 and len(targets) == 2:
+                same_output(broker.bootstrap, targets["processor"], targets["json loop"], expected)
+                print("output check: the processor and the json loop wrote the same bytes for every key")
+            print(f"  {name:<10} {measurement.rate:>10,.0f} msg/s", flush=True)
+            if name == "processor":
+                for stage, seconds in processor.transformer_seconds().items():
+                    inside.setdefault(stage, []).append(1e6 * seconds)
+        if args.ack_messages and not args.only:
+            ack_source = broker.new_topic(PARTITIONS)
+            produce_input(broker.bootstrap, ack_source, args.ack_messages)
+            ack_runners = {f"ack {granularity}": ProcessorRun(granularity) for granularity in ("message", "batch")}
+            ack_runs = {name: [] for name in ack_runners}
+            for name in alternate(list(ack_runners), 2):
+                ack_runs[name].append(measure_topic(broker, ack_source, kept(args.ack_messages),
+                                                    ack_runners[name])[0])
+                print(f"  {name:<10} {ack_runs[name][-1].rate:>10,.0f} msg/s", flush=True)
     rate = {name: statistics.median(m.rate for m in values) for name, values in runs.items()}
     print(f"messages per run: {args.messages} ({expected} kept), partitions: {PARTITIONS}, rounds: {args.rounds} "
           f"(medians), load after: {os.getloadavg()[0]:.2f}")

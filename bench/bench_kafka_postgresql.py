@@ -24,7 +24,6 @@ import json
 import os
 import statistics
 import sys
-import tempfile
 import threading
 import uuid
 from collections.abc import Callable
@@ -37,16 +36,10 @@ from confluent_kafka import Consumer
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests.peers helpers
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench_kafka's helpers
 
-from bench_kafka import Measurement, alternate, breakdown, measure, produce_input
+from bench_kafka import Measurement, alternate, breakdown, kafka_with_input, measure, run_pipeline
 
-from dataflow_operator.pipeline.checkpoint import MemoryCheckpointStore
 from dataflow_operator.pipeline.metrics import ProcessorMetrics
-from dataflow_operator.pipeline.progress import ProgressTracker
-from dataflow_operator.processor.assembly import build_pipeline
-from dataflow_operator.processor.engine import Services
-from dataflow_operator.spec import validate_spec, with_defaults
-from tests.peers import paths, provision
-from tests.peers.kafka import KafkaBroker
+from tests.peers import provision
 from tests.peers.postgres import PostgresServer
 
 PARTITIONS = 3
@@ -79,27 +72,15 @@ def copy_loop(bootstrap: str, source: str, dsn: str, table: str, stop: threading
         consumer.close()
 
 
-class ProcessorRun:
-    def __call__(self, bootstrap: str, source: str, dsn: str, table: str, stop: threading.Event) -> None:
-        spec: dict[str, Any] = {
-            "source": {"type": "kafka", "config": {"brokers": [bootstrap], "topic": source,
-                                                   "consumerGroup": f"pipe-{uuid.uuid4().hex}"}},
-            "sink": {"type": "postgresql", "config": {"connectionString": dsn, "table": table, "batchSize": 1000,
-                                                      "batchFlushIntervalSeconds": 1}},
-            "channelBufferSize": 1000,
-        }
-        assert not validate_spec(spec)
-        pipeline = build_pipeline(with_defaults(spec), Services(
-            namespace="bench", name="k2p", metrics=ProcessorMetrics("bench", "k2p"),
-            checkpoints=MemoryCheckpointStore(), progress=ProgressTracker(0)))
-
-        def stop_when_told() -> None:
-            stop.wait()
-            pipeline.stop()
-
-        threading.Thread(target=stop_when_told, daemon=True).start()
-        result = pipeline.run()
-        assert result.failure is None, result.failure
+def processor(bootstrap: str, source: str, dsn: str, table: str, stop: threading.Event) -> None:
+    spec: dict[str, Any] = {
+        "source": {"type": "kafka", "config": {"brokers": [bootstrap], "topic": source,
+                                               "consumerGroup": f"pipe-{uuid.uuid4().hex}"}},
+        "sink": {"type": "postgresql", "config": {"connectionString": dsn, "table": table, "batchSize": 1000,
+                                                  "batchFlushIntervalSeconds": 1}},
+        "channelBufferSize": 1000,
+    }
+    run_pipeline(spec, ProcessorMetrics("bench", "k2p"), stop)
 
 
 def measure_table(dsn: str, bootstrap: str, source: str, expected: int, runner: Runner) -> tuple[Measurement, str]:
@@ -129,33 +110,25 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    java, bindir = paths.java_binary(), provision.postgres_bindir()
-    if not provision.peer_ready("kafka") or java is None or not provision.peer_ready("postgresql") or bindir is None:
-        sys.exit("Kafka or PostgreSQL test peer missing: run `python -m tests.peers provision`")
-    runners: dict[str, Runner] = {"copy loop": copy_loop, "processor": ProcessorRun()}
+    bindir = provision.postgres_bindir()
+    if not provision.peer_ready("postgresql") or bindir is None:
+        sys.exit("PostgreSQL test peer missing: run `python -m tests.peers provision`")
+    runners: dict[str, Runner] = {"copy loop": copy_loop, "processor": processor}
     runs: dict[str, list[Measurement]] = {name: [] for name in runners}
     print(f"load before: {os.getloadavg()[0]:.2f}", flush=True)
     server = PostgresServer(bindir)
     server.start()
     try:
         dsn = server.new_database()
-        with tempfile.TemporaryDirectory() as tmp:
-            broker = KafkaBroker(java, paths.kafka_libs_dir(), Path(tmp))
-            broker.start()
-            try:
-                source = broker.new_topic(PARTITIONS)
-                produce_input(broker.bootstrap, source, args.messages)
-                tables: dict[str, str] = {}
-                for name in alternate(list(runners), args.rounds):
-                    measurement, tables[name] = measure_table(dsn, broker.bootstrap, source, args.messages,
-                                                              runners[name])
-                    runs[name].append(measurement)
-                    print(f"  {name:<10} {measurement.rate:>10,.0f} msg/s", flush=True)
-                    if len(runs[name]) == 1 and len(tables) == 2:
-                        same_rows(dsn, tables["processor"], tables["copy loop"])
-                        print("output check: the processor and the copy loop stored the same rows")
-            finally:
-                broker.close()
+        with kafka_with_input(args.messages) as (broker, source):
+            tables: dict[str, str] = {}
+            for name in alternate(list(runners), args.rounds):
+                measurement, tables[name] = measure_table(dsn, broker.bootstrap, source, args.messages, runners[name])
+                runs[name].append(measurement)
+                print(f"  {name:<10} {measurement.rate:>10,.0f} msg/s", flush=True)
+                if len(runs[name]) == 1 and len(tables) == 2:
+                    same_rows(dsn, tables["processor"], tables["copy loop"])
+                    print("output check: the processor and the copy loop stored the same rows")
     finally:
         server.close()
     rate = {name: statistics.median(m.rate for m in values) for name, values in runs.items()}
