@@ -245,7 +245,7 @@ def test_any_stored_value_gives_a_line_start_or_the_clear_error(tmp_path: Path, 
     assert offset == 0 or (offset <= len(content) and content[offset - 1:offset] == b"\n")
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(raw=st.one_of(st.binary(), st.text().map(str.encode),
                      st.recursive(st.none() | st.booleans() | st.integers() | st.text(),
                                   lambda inner: st.lists(inner) | st.dictionaries(st.text(), inner)).map(
