@@ -123,9 +123,18 @@ def encode(value: Any) -> bytes:
     except (TypeError, ValueError, msgspec.EncodeError):  # e.g. a key msgspec does not take
         pass
     else:
-        if b"null" not in data and not _float_form_may_differ(data):
+        if not _float_form_may_differ(data) and (b"null" not in data or _nulls_are_none(data, value)):
             return data
     return _ENCODER.encode(value).encode("utf-8")
+
+
+def _nulls_are_none(data: bytes, value: Any) -> bool:
+    """Whether every ``null`` msgspec wrote was a None, not a NaN or ±inf (which the reference
+    refuses): then reading ``data`` back gives ``value``."""
+    try:
+        return bool(_FAST_DECODER.decode(data) == value)
+    except msgspec.DecodeError:
+        return False
 
 
 def _float_form_may_differ(data: bytes) -> bool:

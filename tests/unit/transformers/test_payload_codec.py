@@ -93,7 +93,8 @@ def test_the_edges_read_as_the_reference_reads_them(data: bytes) -> None:
     assert decoded is expected if expected is MISSING else decoded == expected
 
 
-@pytest.mark.parametrize("value", [math.inf, -math.inf, math.nan, {"a": [math.inf]}])
+@pytest.mark.parametrize("value", [math.inf, -math.inf, math.nan, {"a": [math.inf]},
+                                   {"none": None, "nan": math.nan}, [None, -math.inf]])
 def test_non_finite_floats_are_refused_as_the_reference_refuses_them(value: Any) -> None:
     with pytest.raises(ValueError):
         encode(value)
