@@ -1,22 +1,27 @@
-"""/metrics latency of the operator's processor-metrics aggregation, against a naive implementation.
+"""The operator's /metrics at 200, 500 and 1 000 processor pods, through its real HTTP server, against
+the naive approach, side by side in one run.
 
-    python bench/bench_aggregator.py [--pods 50,200,500] [--rounds 3]
+    python bench/bench_aggregator.py [--pods 200,500,1000] [--rounds 3]
 
-Fake processor pods are one asyncio server in a child process (so they do not compete with the
-aggregator for the GIL) listening on 127.0.0.2, 127.0.0.3, ... (all loopback on Linux), each serving
-a fixed realistic body: ~1 000 ``dataflow_*`` samples produced by the processor's own metrics code
-(histograms included) plus ~300 lines of ``go_*``/``process_*``/``python_*`` noise, gzip'd when asked.
+Fake processor pods are one asyncio server in a child process listening on 127.0.0.2, 127.0.0.3, ...
+(all loopback on Linux), each serving a fixed realistic body: ~1 000 ``dataflow_*`` samples produced by
+the processor's own metrics code (histograms included) plus ~300 lines of ``go_*``/``process_*``/
+``python_*`` noise, gzip'd when asked.
 
-For each pod count, both implementations run alternately in one process with the same worker count:
+Each operator is a child process of its own, so its peak RSS is its own (``ru_maxrss``, which includes
+start-up), serving /metrics with ``HttpServer`` exactly as ``dataflow-operator run`` does:
 
-* ``aggregator``: ``ProcessorMetricsAggregator`` as the operator runs it;
-* ``naive``: every whole body through ``prometheus_client.parser.text_string_to_metric_families``,
-  then filter, relabel and merge the parsed families.
+* ``ours``: the operator's registry and ``ProcessorMetricsAggregator`` behind ``operator_metrics_app``;
+* ``naive``: every whole body through ``prometheus_client.parser.text_string_to_metric_families`` into
+  metric objects (filtered, relabelled, merged) in a Collector, exposed by prometheus_client's own WSGI
+  app (``generate_latest``, then gzip).
 
-Reported per implementation (median of the rounds, run alternately): ``collect`` (the aggregator's own work: fetch,
-parse, merge) and ``/metrics`` (collect plus prometheus_client's text exposition, i.e. what the HTTP
-handler does before writing the bytes). The ratio naive/aggregator is the result; absolute times on
-a shared machine are only context.
+Each round requests /metrics from both, one after the other, with Prometheus 3's headers (OpenMetrics
+preferred, ``Accept-Encoding: gzip``) and with the plain text format without gzip, and times the whole
+response to its last byte (the naive one only in the first ``--naive-rounds`` rounds: it takes minutes
+at 1 000 pods). Every response is checked: same processor sample count from both. Reported:
+medians per format, the operator's peak RSS and CPU seconds per request (what sizes its CPU limit),
+and naive/ours; the last line is the largest pod count's.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gzip
+import resource
 import socket
 import statistics
 import subprocess
@@ -31,6 +37,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -46,12 +53,23 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.samples import Sample
 from requests.adapters import HTTPAdapter
 
+from dataflow_operator.observability.http import HttpServer
 from dataflow_operator.operator.aggregator import PodTarget, ProcessorMetricsAggregator
+from dataflow_operator.operator.metrics import OperatorMetrics
+from dataflow_operator.operator.metrics_endpoint import operator_metrics_app
 from dataflow_operator.pipeline.metrics import ProcessorMetrics
 
 DATAFLOWS = 10  # distinct bodies: pods of the same DataFlow serve the same label values
 WORKERS = 32
-TIMEOUT = 120.0  # generous: the naive implementation must finish too, or there is nothing to compare
+TIMEOUT = 300.0  # generous: the naive implementation must finish too, or there is nothing to compare
+PROMETHEUS_3 = {  # what Prometheus 3 sends by default
+    "Accept": "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,"
+              "application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=1.0.0;escaping=allow-utf-8;"
+              "q=0.3,text/plain;version=0.0.4;q=0.2,*/*;q=0.1",
+    "Accept-Encoding": "gzip",
+}
+PLAIN_TEXT = {"Accept": "text/plain;version=0.0.4", "Accept-Encoding": "identity"}
+FORMATS = {"openmetrics+gzip": PROMETHEUS_3, "text": PLAIN_TEXT}
 
 
 # --- the fake pods ---------------------------------------------------------------------------------------
@@ -180,26 +198,108 @@ class NaiveAggregator:
         self.session.close()
 
 
+# --- the operators ---------------------------------------------------------------------------------------
+
+
+def targets(pods: int, port: int) -> list[PodTarget]:
+    return [PodTarget("bench", f"flow-{index % DATAFLOWS}-pod-{index}", f"flow-{index % DATAFLOWS}",
+                      address(index), port) for index in range(pods)]
+
+
+def run_operator(kind: str, pods: int, pod_port: int) -> None:
+    """Child mode: serve /metrics over ``pods`` fake pods until stdin closes; ``usage`` on stdin
+    prints the peak RSS in MiB and the CPU seconds used so far."""
+    scraped = targets(pods, pod_port)
+    registry = CollectorRegistry()
+    if kind == "ours":
+        OperatorMetrics(registry)
+        aggregator = ProcessorMetricsAggregator(partial(list, scraped), lambda: True, timeout=TIMEOUT,
+                                                workers=WORKERS)
+        server = HttpServer("127.0.0.1:0", probes={}, metrics_app=operator_metrics_app(registry, aggregator))
+    else:
+        registry.register(NaiveAggregator(scraped))
+        server = HttpServer("127.0.0.1:0", registry=registry, probes={})
+    server.start()
+    print("ready", server.port, flush=True)
+    for command in sys.stdin:
+        if command.strip() == "usage":
+            usage = resource.getrusage(resource.RUSAGE_SELF)
+            print(usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime, flush=True)
+    server.stop()
+
+
+class Operator:
+    def __init__(self, kind: str, pods: int, pod_port: int) -> None:
+        self.kind = kind
+        self.process = subprocess.Popen(
+            [sys.executable, __file__, "--operator", kind, "--pods", str(pods), "--port", str(pod_port)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert self.process.stdout is not None and self.process.stdin is not None
+        ready, port = self.process.stdout.readline().split()
+        assert ready == "ready"
+        self.url = f"http://127.0.0.1:{port}/metrics"
+
+    def scrape(self, headers: dict[str, str]) -> tuple[float, int]:
+        """Seconds to the last byte of one /metrics response, and its processor sample count (the
+        operator's own samples carry no pod label)."""
+        started = time.perf_counter()
+        with requests.get(self.url, headers=headers, stream=True, timeout=TIMEOUT) as response:
+            response.raise_for_status()
+            body = response.raw.read(decode_content=False)
+        seconds = time.perf_counter() - started
+        if response.headers.get("Content-Encoding") == "gzip":
+            body = gzip.decompress(body)
+        samples = sum(1 for line in body.split(b"\n") if line.startswith(b"dataflow_") and b'pod="' in line
+                      and not line.startswith(b"dataflow_aggregator_"))
+        return seconds, samples
+
+    def usage(self) -> tuple[float, float]:
+        """Peak RSS in MiB, and CPU seconds so far."""
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write("usage\n")
+        self.process.stdin.flush()
+        rss, cpu = self.process.stdout.readline().split()
+        return float(rss), float(cpu)
+
+    def stop(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        self.process.wait(timeout=60)
+
+
 # --- the measurement -------------------------------------------------------------------------------------
 
 
-def measure(collector: ProcessorMetricsAggregator | NaiveAggregator) -> tuple[float, float, int]:
-    """Seconds of one collect() (consumed family by family, as an exposition does) and of one whole
-    text exposition, and the number of processor samples."""
-    started = time.perf_counter()
-    samples = sum(1 for family in collector.collect()
-                  if not family.name.startswith("dataflow_aggregator_") for _ in family.samples)
-    collect = time.perf_counter() - started
-    registry = CollectorRegistry()
-    registry.register(collector)
-    started = time.perf_counter()
-    generate_latest(registry)
-    return collect, time.perf_counter() - started, samples
+@dataclass
+class Result:
+    seconds: dict[str, list[float]]
+    samples: int = 0
+    peak_rss_mib: float = 0.0
+    cpu_per_request: float = 0.0
+
+    def median(self, form: str) -> float:
+        return statistics.median(self.seconds[form])
 
 
-def medians(runs: list[tuple[float, float, int]]) -> tuple[float, float, int]:
-    collects, totals, samples = zip(*runs, strict=True)
-    return statistics.median(collects), statistics.median(totals), samples[0]
+def measure(operators: dict[str, Operator], rounds: int, naive_rounds: int) -> dict[str, Result]:
+    results = {kind: Result({form: [] for form in FORMATS}) for kind in operators}
+    operators["ours"].scrape(PROMETHEUS_3)  # warm up: connections, the families' expressions
+    cpu_before = {kind: operator.usage()[1] for kind, operator in operators.items()}
+    for number in range(rounds):  # alternating, so both see the same machine load
+        for form, headers in FORMATS.items():
+            for kind, operator in operators.items():
+                if kind == "naive" and number >= naive_rounds:
+                    continue
+                seconds, samples = operator.scrape(headers)
+                results[kind].seconds[form].append(seconds)
+                assert results[kind].samples in (0, samples), (kind, form, samples)
+                results[kind].samples = samples
+    assert results["ours"].samples == results["naive"].samples, {k: r.samples for k, r in results.items()}
+    for kind, operator in operators.items():
+        results[kind].peak_rss_mib, cpu = operator.usage()
+        requests_made = sum(len(seconds) for seconds in results[kind].seconds.values())
+        results[kind].cpu_per_request = (cpu - cpu_before[kind]) / requests_made
+    return results
 
 
 def free_port() -> int:
@@ -210,48 +310,50 @@ def free_port() -> int:
 
 def main() -> None:
     arguments = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    arguments.add_argument("--pods", default="50,200,500")
+    arguments.add_argument("--pods", default="200,500,1000")
     arguments.add_argument("--rounds", type=int, default=3)
+    arguments.add_argument("--naive-rounds", type=int, default=1, help="the naive one takes minutes at 1 000 pods")
     arguments.add_argument("--serve", type=int, help=argparse.SUPPRESS)  # child mode: serve N pods
+    arguments.add_argument("--operator", choices=("ours", "naive"), help=argparse.SUPPRESS)  # child mode
     arguments.add_argument("--port", type=int, help=argparse.SUPPRESS)
     options = arguments.parse_args()
     if options.serve:
         asyncio.run(serve(options.serve, options.port))
+        return
+    if options.operator:
+        run_operator(options.operator, int(options.pods), options.port)
         return
 
     counts = [int(count) for count in options.pods.split(",")]
     port = free_port()
     server = subprocess.Popen([sys.executable, __file__, "--serve", str(max(counts)), "--port", str(port)],
                               stdout=subprocess.PIPE, text=True)
+    last = ""
     try:
         assert server.stdout is not None and server.stdout.readline().strip() == "ready"
-        print(f"{'pods':>5} {'samples':>8} | {'aggregator collect':>18} {'/metrics':>9} | "
-              f"{'naive collect':>13} {'/metrics':>9} | {'ratio collect':>13} {'/metrics':>9}")
+        print(f"{'pods':>5} {'samples':>8} | {'ours om+gzip':>12} {'text':>7} {'peak RSS':>9} {'CPU/req':>8} | "
+              f"{'naive om+gzip':>13} {'text':>7} {'peak RSS':>9} | {'ratio om+gzip':>13} {'text':>6}")
         for count in counts:
-            targets = [PodTarget("bench", f"flow-{index % DATAFLOWS}-pod-{index}", f"flow-{index % DATAFLOWS}",
-                                 address(index), port) for index in range(count)]
-            ours = ProcessorMetricsAggregator(partial(list, targets), lambda: True, timeout=TIMEOUT,
-                                              workers=WORKERS)
-            naive = NaiveAggregator(targets)
+            operators = {kind: Operator(kind, count, port) for kind in ("ours", "naive")}
             try:
-                list(ours.collect())  # warm up: connections, caches
-                list(naive.collect())
-                ours_runs, naive_runs = [], []
-                for _ in range(options.rounds):  # alternating, so both see the same machine load
-                    ours_runs.append(measure(ours))
-                    naive_runs.append(measure(naive))
+                results = measure(operators, options.rounds, options.naive_rounds)
             finally:
-                ours.close()
-                naive.close()
-            our_collect, our_total, our_samples = medians(ours_runs)
-            naive_collect, naive_total, naive_samples = medians(naive_runs)
-            assert our_samples == naive_samples, (our_samples, naive_samples)
-            print(f"{count:>5} {our_samples:>8} | {our_collect:>17.3f}s {our_total:>8.3f}s | "
-                  f"{naive_collect:>12.3f}s {naive_total:>8.3f}s | {naive_collect / our_collect:>12.1f}x "
-                  f"{naive_total / our_total:>8.1f}x", flush=True)
+                for operator in operators.values():
+                    operator.stop()
+            ours, naive = results["ours"], results["naive"]
+            ratios = {form: naive.median(form) / ours.median(form) for form in FORMATS}
+            print(f"{count:>5} {ours.samples:>8} | {ours.median('openmetrics+gzip'):>11.2f}s "
+                  f"{ours.median('text'):>6.2f}s {ours.peak_rss_mib:>6.0f}MiB {ours.cpu_per_request:>7.2f}s | "
+                  f"{naive.median('openmetrics+gzip'):>12.2f}s {naive.median('text'):>6.2f}s "
+                  f"{naive.peak_rss_mib:>6.0f}MiB | {ratios['openmetrics+gzip']:>12.1f}x {ratios['text']:>5.1f}x",
+                  flush=True)
+            last = (f"aggregator pods={count} samples={ours.samples} "
+                    f"http_seconds={ours.median('openmetrics+gzip'):.2f} peak_rss_mib={ours.peak_rss_mib:.0f} "
+                    f"naive_ratio={ratios['openmetrics+gzip']:.1f}")
     finally:
         server.terminate()
         server.wait()
+    print(last)
 
 
 if __name__ == "__main__":

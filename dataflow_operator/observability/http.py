@@ -1,7 +1,8 @@
 """A small threaded HTTP server for ``/metrics`` and probes, shared by operator and processor.
 
-``/metrics`` is prometheus_client's WSGI app, which negotiates the text format or OpenMetrics from
-the ``Accept`` header and gzips when asked.
+``/metrics`` is prometheus_client's WSGI app over a registry, which negotiates the text format or
+OpenMetrics from the ``Accept`` header and gzips when asked, or a WSGI app of the caller's that does the
+same (the operator's, which streams its processors' families).
 """
 
 from __future__ import annotations
@@ -46,8 +47,10 @@ class _QuietHandler(WSGIRequestHandler):
         pass
 
 
-def _app(registry: CollectorRegistry | None, probes: dict[str, Probe]) -> Callable[..., Iterable[bytes]]:
-    metrics_app = make_wsgi_app(registry) if registry is not None else None
+WsgiApp = Callable[..., Iterable[bytes]]
+
+
+def _app(metrics_app: WsgiApp | None, probes: dict[str, Probe]) -> WsgiApp:
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -67,10 +70,13 @@ def _app(registry: CollectorRegistry | None, probes: dict[str, Probe]) -> Callab
 
 
 class HttpServer:
-    def __init__(self, address: str, *, registry: CollectorRegistry | None, probes: dict[str, Probe],
-                 default_port: int = METRICS_PORT) -> None:
+    def __init__(self, address: str, *, registry: CollectorRegistry | None = None, probes: dict[str, Probe],
+                 default_port: int = METRICS_PORT, metrics_app: WsgiApp | None = None) -> None:
+        """``/metrics`` is ``metrics_app`` if given, else the registry's (if any)."""
         host, port = parse_bind_address(address, default_port)
-        self._server = make_server(host, port, _app(registry, probes), server_class=_Server,
+        if metrics_app is None and registry is not None:
+            metrics_app = make_wsgi_app(registry)
+        self._server = make_server(host, port, _app(metrics_app, probes), server_class=_Server,
                                    handler_class=_QuietHandler)
         self.port = self._server.server_port
         self._thread = threading.Thread(target=self._server.serve_forever, name=f"http-{port}", daemon=True)

@@ -1,10 +1,12 @@
-"""Merges the families of many pods into one family per name, as prometheus_client ``Metric``s."""
+"""Merges the families of many pods into one family per name: :func:`group_families` decides which
+pod's family goes where (for both expositions), :func:`merge_families` makes prometheus_client
+``Metric``s of the groups."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import cast, overload
+from typing import Generic, Protocol, TypeVar, cast, overload
 
 from prometheus_client.core import Metric
 from prometheus_client.samples import Sample
@@ -68,29 +70,65 @@ def _sample(row: SampleRow) -> Sample:
     return Sample(name, dict(zip(keys, row, strict=False)), row[-2], row[-1])
 
 
-def merge_families(per_pod: Iterable[dict[str, ParsedFamily]]) -> tuple[list[MergedFamily], list[str]]:
-    """One family per name over all pods, in first-seen order, samples pod after pod (each pod's
-    histogram buckets, ``_sum`` and ``_count`` stay together and in order).
+class PodFamily(Protocol):
+    """One pod's share of a family, whatever form it is kept in."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def type(self) -> str: ...
+
+    @property
+    def documentation(self) -> str: ...
+
+
+Family = TypeVar("Family", bound=PodFamily)
+
+
+@dataclass(slots=True)
+class FamilyGroup(Generic[Family]):
+    """One family over all pods: its name, type and HELP as the first pod declared them, then every
+    pod's part in pod order."""
+
+    name: str
+    type: str
+    documentation: str
+    parts: list[tuple[str, Family]] = field(default_factory=list)  # (pod, its family)
+
+
+def group_families(per_pod: Iterable[tuple[str, Mapping[str, Family]]]
+                   ) -> tuple[list[FamilyGroup[Family]], list[str]]:
+    """One group per family name over all ``(pod, families)``, in first-seen order, pod after pod (so
+    each pod's histogram buckets, ``_sum`` and ``_count`` stay together and in order).
 
     Two kinds of family are left out, and their names returned so the caller can say so: one whose
     name the operator exports itself (a second ``dataflow_status`` family would make the whole output
     invalid), and one whose type disagrees with the first pod's (two processor versions mid-rollout).
     """
-    merged: dict[str, MergedFamily] = {}
+    groups: dict[str, FamilyGroup[Family]] = {}
     left_out: list[str] = []
-    for families in per_pod:
+    for pod, families in per_pod:
         for name, family in families.items():
-            target = merged.get(name)
-            if target is None:
+            group = groups.get(name)
+            if group is None:
                 if is_operator_owned(name):
                     left_out.append(name)
                     continue
-                target = merged[name] = MergedFamily(name, family.type, family.documentation)
-            elif target.type != family.type:
+                group = groups[name] = FamilyGroup(name, family.type, family.documentation)
+            elif group.type != family.type:
                 left_out.append(name)
                 continue
-            target.samples += family.samples
-    return list(merged.values()), left_out
+            group.parts.append((pod, family))
+    return list(groups.values()), left_out
+
+
+def merge_families(per_pod: Iterable[dict[str, ParsedFamily]]) -> tuple[list[MergedFamily], list[str]]:
+    """The groups of :func:`group_families` as ``MergedFamily``s (the pod label is in the rows)."""
+    groups, left_out = group_families(("", families) for families in per_pod)
+    merged = [MergedFamily(group.name, group.type, group.documentation,
+                           [row for _, family in group.parts for row in family.samples]) for group in groups]
+    return merged, left_out
 
 
 def is_operator_owned(name: str) -> bool:

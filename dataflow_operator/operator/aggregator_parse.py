@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from prometheus_client.utils import floatToGoString
 
@@ -37,8 +37,8 @@ _TEXT_TYPES = frozenset({"counter", "gauge", "histogram", "summary", "untyped"})
 _OPENMETRICS_TYPES = frozenset(
     {"counter", "gauge", "histogram", "gaugehistogram", "summary", "info", "stateset", "unknown"})
 # Sample names owned by a family of each type, as suffixes of the family name. ``_created`` is left
-# out on purpose: it is dropped (see ``_drop_created``).
-_SUFFIXES = {
+# out on purpose: it is dropped (see ``drop_created``).
+SAMPLE_SUFFIXES = {
     "counter": ("_total",),
     "histogram": ("_bucket", "_sum", "_count"),
     "gaugehistogram": ("_bucket", "_gsum", "_gcount"),
@@ -86,7 +86,7 @@ class ParsedFamily:
 
 
 @dataclass(frozen=True, slots=True)
-class _Shape:
+class Shape:
     """What a sample line's structure fixes: its name and label names (a ``pod`` among them already
     renamed, our ``pod`` appended), and which label value, if any, is a bucket bound or quantile to
     canonicalise."""
@@ -97,7 +97,7 @@ class _Shape:
 
 # Shapes are pure functions of the line structure, so one cache serves every pod and thread; plain
 # dict get/set are atomic under the GIL.
-_shape_cache: dict[tuple[str, ...], _Shape] = {}
+_shape_cache: dict[tuple[str, ...], Shape] = {}
 _canonical_bounds: dict[str, str] = {}
 
 
@@ -139,7 +139,7 @@ class _PodParser:
                 if not len(parts) & 1:
                     raise ExpositionError(f"unbalanced quotes in {line!r}")
                 structure = tuple(parts[:-1:2])
-                shape = shapes.get(structure) or _shape_of(structure)
+                shape = shapes.get(structure) or shape_of(structure)
                 values = parts[1::2]
                 tail = parts[-1]
                 try:
@@ -150,7 +150,7 @@ class _PodParser:
                     value, timestamp = _text_value(_after_labels(tail))
             if shape.bound_index >= 0:
                 raw = values[shape.bound_index]
-                values[shape.bound_index] = canonical.get(raw) or _canonical_bound(raw)
+                values[shape.bound_index] = canonical.get(raw) or canonical_bound(raw)
             values.append(pod)
             series = shape.series
             family = owner.get(series[0]) or self._untyped(series[0])
@@ -165,7 +165,7 @@ class _PodParser:
             raise ExpositionError(f"invalid metric name in {line!r}")
         text = fields[3] if len(fields) == 4 else ""
         if fields[1] == "HELP":
-            self.helps[name] = _unescape_help(text, self.openmetrics)
+            self.helps[name] = unescape_help(text, self.openmetrics)
         else:
             self.declare(name, text.strip(_BLANKS))
 
@@ -190,7 +190,7 @@ class _PodParser:
                 raise ExpositionError(f"{exposed} declared as {kind} after {existing.type}")
             return
         family = ParsedFamily(name, kind, exposed)
-        for suffix in _SUFFIXES.get(kind, ("",)):
+        for suffix in SAMPLE_SUFFIXES.get(kind, ("",)):
             owned = self.owner.setdefault(name + suffix, family)
             if owned is not family:
                 raise ExpositionError(f"{name + suffix} belongs to {owned.name} and to {name}")
@@ -203,7 +203,7 @@ class _PodParser:
         family = self.families[name] = self.owner[name] = ParsedFamily(name, "unknown", name)
         return family
 
-    def _slow_sample(self, line: str) -> tuple[_Shape, list[str], float, float | None]:
+    def _slow_sample(self, line: str) -> tuple[Shape, list[str], float, float | None]:
         """Any sample line, escapes, blanks and OpenMetrics exemplars included."""
         match = _SLOW_NAME.match(line)
         if match is None:
@@ -232,13 +232,21 @@ class _PodParser:
         return shape, values, value, timestamp
 
     def finish(self) -> dict[str, ParsedFamily]:
-        _drop_created(self.families)
+        drop_created(self.families)
         for family in self.families.values():
             family.documentation = self.helps.get(family.exposed_name, "")
         return self.families
 
 
-def _drop_created(families: dict[str, ParsedFamily]) -> None:
+class Typed(Protocol):
+    @property
+    def type(self) -> str: ...
+
+
+TypedFamily = TypeVar("TypedFamily", bound=Typed)
+
+
+def drop_created(families: dict[str, TypedFamily]) -> None:
     """Remove ``x_created`` series of counters, histograms and summaries ``x``: in the text format
     prometheus_client writes them as a separate gauge family after ``x``, in OpenMetrics as ``x``'s own
     samples (which no TYPE claims here, so they arrived as an untyped family). Either way the
@@ -250,7 +258,7 @@ def _drop_created(families: dict[str, ParsedFamily]) -> None:
             del families[name]
 
 
-def _shape_of(structure: tuple[str, ...]) -> _Shape:
+def shape_of(structure: tuple[str, ...]) -> Shape:
     """Validate the even parts of a ``"``-split line (``name{k=``, ``,k=``, ...) once per shape."""
     head, brace, first = structure[0].partition("{")
     if not brace:
@@ -275,7 +283,7 @@ def _key_of(part: str, context: str) -> str:
     return part[:-1].rstrip(_BLANKS)
 
 
-def _make_shape(name: str, keys: list[str]) -> _Shape:
+def _make_shape(name: str, keys: list[str]) -> Shape:
     if not _METRIC_NAME.match(name):
         raise ExpositionError(f"invalid metric name {name!r}")
     for key in keys:
@@ -289,10 +297,10 @@ def _make_shape(name: str, keys: list[str]) -> _Shape:
         while exported in keys:
             exported = "exported_" + exported
         keys[keys.index(POD_LABEL)] = exported
-    return _Shape((name, (*keys, POD_LABEL)), keys.index(bound) if bound in keys else -1)
+    return Shape((name, (*keys, POD_LABEL)), keys.index(bound) if bound in keys else -1)
 
 
-def _canonical_bound(raw: str) -> str:
+def canonical_bound(raw: str) -> str:
     """``le``/``quantile`` as prometheus_client writes them (``1.0``, ``+Inf``): OpenMetrics requires
     that form, and Prometheus 3 normalises to it anyway. Unparsable values are left alone."""
     try:
@@ -347,7 +355,7 @@ def _unescape_one(match: re.Match[str]) -> str:
     return replacement
 
 
-def _unescape_help(text: str, openmetrics: bool) -> str:
+def unescape_help(text: str, openmetrics: bool) -> str:
     if "\\" not in text:
         return text
     # The text format escapes only backslash and newline in HELP; OpenMetrics also double quotes.

@@ -35,6 +35,7 @@ from .kube import KubeClient
 from .leader import LEASE_DURATION, LEASE_NAME, RENEW_DEADLINE, RETRY_PERIOD, LeaderElector
 from .listwatch import ApiListWatch
 from .metrics import OperatorMetrics
+from .metrics_endpoint import operator_metrics_app
 from .reconciler import Caches, Reconciler, secret_references
 from .status_count_publisher import DEFAULT_INTERVAL, StatusCountPublisher
 from .store import IndexFunc, Obj, object_key
@@ -163,10 +164,10 @@ class Manager:
             patch_status=self.kube.patch_dataflow_status, dataflow=lambda key: dataflow_store.get("/".join(key)),
             dataflow_keys=self._dataflow_keys, is_leader=self.is_leader, refresh=self._refresh_counts,
             interval=options.status_counts_interval)
+        # Not in the registry: /metrics writes the processors' families itself (metrics_endpoint.py).
         self.aggregator = ProcessorMetricsAggregator(pods=self._scrape_targets, is_leader=self.is_leader,
                                                      timeout=options.aggregation_timeout,
                                                      on_scraped=self.status_counts.observe)
-        self.registry.register(self.aggregator)
         self._servers: list[HttpServer] = []
         self._stopped = threading.Event()
         self._status_counts_thread = threading.Thread(target=self.status_counts.run, args=(self._stopped,),
@@ -275,8 +276,8 @@ class Manager:
         """Serve, fill the caches, then lead or campaign. False if the caches did not sync in time."""
         options = self.options
         # One at a time, so that stop() closes the first when the second cannot bind.
-        self._servers.append(HttpServer(options.metrics_bind_address, registry=self.registry, probes={},
-                                        default_port=METRICS_PORT).start())
+        self._servers.append(HttpServer(options.metrics_bind_address, probes={}, default_port=METRICS_PORT,
+                                        metrics_app=operator_metrics_app(self.registry, self.aggregator)).start())
         self._servers.append(HttpServer(options.health_probe_bind_address, registry=None,
                                         default_port=HEALTH_PROBE_PORT,
                                         probes={"/healthz": self.healthy, "/readyz": self.synced}).start())

@@ -20,16 +20,18 @@ a restart of both a pod and the operator are the only ones it cannot see.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-PROCESSED_FAMILY = "dataflow_messages_received_total"
-STAGE_ERRORS_FAMILY = "dataflow_task_stage_errors_total"
+PROCESSED_FAMILY = b"dataflow_messages_received_total"
+STAGE_ERRORS_FAMILY = b"dataflow_task_stage_errors_total"
 # Stages whose errors are not a message failing for the first time (see the module docstring).
-UNCOUNTED_ERROR_STAGES = frozenset({"read", "error_sink_write"})
+UNCOUNTED_ERROR_STAGES = frozenset({b"read", b"error_sink_write"})
 
-_STAGE_LABEL = re.compile(r'(?:^|[{,\s])stage\s*=\s*"((?:[^"\\]|\\.)*)"')
+_BACKSLASH, _QUOTE, _CLOSE = ord("\\"), ord('"'), ord("}")
+_STAGE_LABEL = re.compile(rb'(?:^|[{,\s])stage\s*=\s*"((?:[^"\\]|\\.)*)"')
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,10 +50,10 @@ class Counts:
         return self.processed >= other.processed and self.errors >= other.errors
 
 
-def counts_in_exposition(text: str) -> Counts:
-    """The two totals of one pod's ``/metrics`` body (Prometheus text or OpenMetrics).
+def counts_in_exposition(text: bytes) -> Counts:
+    """The two totals of one pod's ``/metrics`` body (Prometheus text or OpenMetrics), as bytes.
 
-    Only the lines of the two families are looked at, found with ``str.find``: this runs on the
+    Only the lines of the two families are looked at, found with ``bytes.find``: this runs on the
     aggregator's scrape path for every pod, next to bodies of a thousand other samples.
     """
     processed = sum(value for _, value in _samples(text, PROCESSED_FAMILY))
@@ -60,22 +62,22 @@ def counts_in_exposition(text: str) -> Counts:
     return Counts(int(processed), int(errors))
 
 
-def _samples(text: str, name: str) -> Iterable[tuple[str, float]]:
+def _samples(text: bytes, name: bytes) -> Iterable[tuple[bytes, float]]:
     """``(label text, value)`` of each sample line named exactly ``name``."""
     position = 0
     while (index := text.find(name, position)) != -1:
-        end = text.find("\n", index)
+        end = text.find(b"\n", index)
         position = end = len(text) if end == -1 else end
-        if index == 0 or text[index - 1] == "\n":  # a sample line, not its ``# HELP``/``# TYPE``
+        if index == 0 or text[index - 1:index] == b"\n":  # a sample line, not its ``# HELP``/``# TYPE``
             sample = _parse_line(text[index:end], name)
             if sample is not None:
                 yield sample
 
 
-def _parse_line(line: str, name: str) -> tuple[str, float] | None:
+def _parse_line(line: bytes, name: bytes) -> tuple[bytes, float] | None:
     rest = line[len(name):]
-    labels = ""
-    if rest.startswith("{"):
+    labels = b""
+    if rest.startswith(b"{"):
         close = _closing_brace(rest)
         if close == -1:
             return None
@@ -89,26 +91,26 @@ def _parse_line(line: str, name: str) -> tuple[str, float] | None:
         value = float(fields[0])
     except ValueError:
         return None
-    # NaN or a negative total is no count; skip rather than poison the tally.
-    return (labels, value) if value >= 0 else None
+    # NaN, infinity or a negative total is no count; skip rather than poison the tally.
+    return (labels, value) if math.isfinite(value) and value >= 0 else None
 
 
-def _closing_brace(rest: str) -> int:
+def _closing_brace(rest: bytes) -> int:
     """Index of the ``}`` closing the label set, skipping quoted values (which may hold ``}``)."""
     quoted = escaped = False
     for index, char in enumerate(rest):
         if escaped:
             escaped = False
-        elif char == "\\":
+        elif char == _BACKSLASH:
             escaped = quoted
-        elif char == '"':
+        elif char == _QUOTE:
             quoted = not quoted
-        elif char == "}" and not quoted:
+        elif char == _CLOSE and not quoted:
             return index
     return -1
 
 
-def _stage(labels: str) -> str | None:
+def _stage(labels: bytes) -> bytes | None:
     match = _STAGE_LABEL.search(labels)
     return match.group(1) if match else None
 

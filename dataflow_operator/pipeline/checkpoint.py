@@ -20,6 +20,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import Protocol
 
 from .errors import ClassifiedError, EnvironmentalError
 
@@ -187,25 +188,43 @@ class FileCheckpointStore(CheckpointStore):
 _scope = threading.local()
 
 
+class BlockSync(Protocol):
+    """Durable work an acknowledgement defers to the end of the :func:`deferred_saves` block."""
+
+    def flush_if_due(self) -> None:
+        ...
+
+
 @contextmanager
 def deferred_saves() -> Iterator[None]:
-    """Acknowledgements made inside this block save their checkpoints once, when it ends.
+    """Acknowledgements made inside this block save their positions once, when it ends.
 
     Writers acknowledge a whole written batch inside one block, so with ``checkpointSyncOnAck`` the
     position covering the batch is durable before the next batch is written: a crash then repeats
-    at most the batch in flight.
+    at most the batch in flight. A Kafka source with ``ackGranularity: message`` commits once for
+    the block in the same way, and the block returns only after that commit.
     """
     if getattr(_scope, "pending", None) is not None:
         yield
         return
-    pending: set[Checkpointer] = set()
+    pending: set[BlockSync] = set()
     _scope.pending = pending
     try:
         yield
     finally:
         _scope.pending = None
-        for checkpointer in pending:
-            checkpointer.flush_if_due()
+        for sync in pending:
+            sync.flush_if_due()
+
+
+def defer_to_block_end(sync: BlockSync) -> bool:
+    """Run ``sync.flush_if_due()`` when the enclosing :func:`deferred_saves` block ends (once, however
+    often it is asked); False outside such a block, where the caller syncs at once."""
+    pending: set[BlockSync] | None = getattr(_scope, "pending", None)
+    if pending is None:
+        return False
+    pending.add(sync)
+    return True
 
 
 class Checkpointer:
@@ -235,12 +254,8 @@ class Checkpointer:
     def update(self, value: str) -> None:
         with self._lock:
             self._pending = value
-        if self.sync_on_ack:
-            scope = getattr(_scope, "pending", None)
-            if scope is not None:
-                scope.add(self)
-            else:
-                self.flush_if_due()
+        if self.sync_on_ack and not defer_to_block_end(self):
+            self.flush_if_due()
 
     def flush_if_due(self) -> None:
         """Save now if ``save_interval`` has passed since the last save (``checkpointSyncOnAck``

@@ -148,17 +148,18 @@ def _actual_lines(written: list[Message], expected: tuple[ExpectedMessage, ...])
     return lines
 
 
+def _error_line(stage: str | None, type_: str | None, reason: str | None, original: str | None) -> str:
+    """An error record's one-line form, of the parts a case names (None: not named, not shown)."""
+    parts = [f"stage={stage}" if stage is not None else None,
+             f"type={type_}" if type_ is not None else None,
+             f"reason contains {json.dumps(reason, ensure_ascii=False)}" if reason is not None else None,
+             f"original {original}" if original is not None else None]
+    return "; ".join(part for part in parts if part is not None) or "any error record"
+
+
 def _expected_error_line(expected: ExpectedError) -> str:
-    parts = []
-    if expected.stage is not None:
-        parts.append(f"stage={expected.stage}")
-    if expected.type is not None:
-        parts.append(f"type={expected.type}")
-    if expected.reason is not None:
-        parts.append(f"reason contains {json.dumps(expected.reason, ensure_ascii=False)}")
-    if expected.original is not None:
-        parts.append(f"original {_payload_line(expected.original)}")
-    return "; ".join(parts) or "any error record"
+    original = _payload_line(expected.original) if expected.original is not None else None
+    return _error_line(expected.stage, expected.type, expected.reason, original)
 
 
 def _actual_error_lines(written: list[Message], expected: tuple[ExpectedError, ...]) -> list[str]:
@@ -167,22 +168,14 @@ def _actual_error_lines(written: list[Message], expected: tuple[ExpectedError, .
         body = json.loads(record.data)
         error = body["error"]
         if index >= len(expected):  # an unexpected record: everything about it
-            lines.append(f"stage={error['stage']}; type={error['type']}; reason contains "
-                         f"{json.dumps(error['message'], ensure_ascii=False)}; original {_original_line(body, None)}")
+            lines.append(_error_line(error["stage"], error["type"], error["message"], _original_line(body, None)))
             continue
         like = expected[index]
-        parts = []
-        if like.stage is not None:
-            parts.append(f"stage={error['stage']}")
-        if like.type is not None:
-            parts.append(f"type={error['type']}")
-        if like.reason is not None:
-            # Shown as matching when it does, else as the whole message, so the diff says why.
-            reason = like.reason if like.reason in error["message"] else error["message"]
-            parts.append(f"reason contains {json.dumps(reason, ensure_ascii=False)}")
-        if like.original is not None:
-            parts.append(f"original {_original_line(body, like.original)}")
-        lines.append("; ".join(parts) or "any error record")
+        # A reason is shown as expected when it matches, else as the whole message, so the diff says why.
+        reason = like.reason if like.reason is None or like.reason in error["message"] else error["message"]
+        lines.append(_error_line(
+            error["stage"] if like.stage is not None else None, error["type"] if like.type is not None else None,
+            reason, _original_line(body, like.original) if like.original is not None else None))
     return lines
 
 

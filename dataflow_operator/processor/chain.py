@@ -7,7 +7,8 @@ exactly it to the error sink (transformations.md §1.4).
 Metric values are gathered in plain lists and counters while a chunk is transformed and handed to
 the metric children once per chunk (:meth:`TransformChain.flush_metrics`): one lock per child per
 chunk instead of per message keeps the metrics' cost within budget. Only the transform thread
-touches the buffers.
+touches the buffers. What a stage takes in is what the stage before it gave out, so input sizes are
+measured once, at the first stage, and each later stage records its predecessor's output sizes.
 """
 
 from __future__ import annotations
@@ -83,10 +84,10 @@ class _Stage:
         self.executions = self.messages_in = self.messages_out = 0
         self.durations: list[float] = []
         self.latencies: list[float] = []
-        self.sizes_in: list[float] = []
+        self.sizes_in: list[float] = []  # stage 0 only: later stages take their predecessor's sizes_out
         self.sizes_out: list[float] = []
 
-    def flush(self) -> None:
+    def flush(self, sizes_in: list[float]) -> None:
         executions, messages_in, messages_out, duration, stage_duration, latency, size_in, size_out, ok = \
             self._children
         if self.messages_in:
@@ -98,8 +99,10 @@ class _Stage:
         duration.observe_many(self.durations)
         stage_duration.observe_many(self.durations)
         latency.observe_many(self.latencies)
-        size_in.observe_many(self.sizes_in)
+        size_in.observe_many(sizes_in)
         size_out.observe_many(self.sizes_out)
+
+    def reset(self) -> None:
         self.executions = self.messages_in = self.messages_out = 0
         self.durations, self.latencies, self.sizes_in, self.sizes_out = [], [], [], []
 
@@ -110,26 +113,30 @@ class TransformChain:
         self.stages = [_Stage(i, type_name, t, metrics) for i, (type_name, t) in enumerate(transformers)]
         self._transform_error = metrics.operation("transform", "error")
         self._chain_duration = metrics.stage_duration("transformation")
-        self._chain_durations: list[float] = []
+        self._processing_duration = metrics.processing_duration
+        self._durations: list[float] = []  # per source message: processing and "transformation" time
+        self._first_sizes_in = self.stages[0].sizes_in if self.stages else []
 
     def run(self, message: Message) -> tuple[list[Message], list[TransformFailure]]:
         """Outputs in order, and the messages that failed on the way."""
-        if not self.stages:
-            return [message], []
         monotonic = time.monotonic
         started = monotonic()
+        if not self.stages:
+            self._durations.append(monotonic() - started)
+            return [message], []
         messages = [message]
         failures: list[TransformFailure] = []
+        self._first_sizes_in.append(len(message.data))
         # Stage 0's latency is measured from receipt at the source, so it includes the queue wait.
         previous_end = message.received_at
         for stage in self.stages:
             stage.messages_in += len(messages)
             out: list[Message] = []
             transform = stage.transformer.transform
+            latencies, durations, sizes_out = stage.latencies, stage.durations, stage.sizes_out
             for current in messages:
                 call_started = monotonic()
-                stage.latencies.append(call_started - previous_end)
-                stage.sizes_in.append(len(current.data))
+                latencies.append(call_started - previous_end)
                 try:
                     produced = transform(current)
                 except Exception as exc:
@@ -138,22 +145,33 @@ class TransformChain:
                     continue
                 previous_end = monotonic()
                 stage.executions += 1
-                stage.durations.append(previous_end - call_started)
-                stage.sizes_out.extend(len(item.data) for item in produced)
-                out.extend(produced)
+                durations.append(previous_end - call_started)
+                if len(produced) == 1:
+                    sizes_out.append(len(produced[0].data))
+                    out.append(produced[0])
+                else:
+                    sizes_out.extend(len(item.data) for item in produced)
+                    out.extend(produced)
             stage.messages_out += len(out)
             messages = out
         for current in messages:
             current.doc = None  # the decoded form is for the steps; queues and sinks hold bytes only
-        self._chain_durations.append(monotonic() - started)
+        self._durations.append(monotonic() - started)
         return messages, failures
 
     def flush_metrics(self) -> None:
         """Record what the chunk just transformed produced (called once per chunk)."""
+        sizes_in = self._first_sizes_in
         for stage in self.stages:
-            stage.flush()
-        self._chain_duration.observe_many(self._chain_durations)
-        self._chain_durations = []
+            stage.flush(sizes_in)
+            sizes_in = stage.sizes_out
+        for stage in self.stages:
+            stage.reset()
+        self._first_sizes_in = self.stages[0].sizes_in if self.stages else []
+        self._processing_duration.observe_many(self._durations)
+        if self.stages:
+            self._chain_duration.observe_many(self._durations)
+        self._durations = []
 
     def _record_failure(self, stage: _Stage, message: Message, exc: BaseException,
                         failures: list[TransformFailure]) -> None:

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..pipeline.checkpoint import CheckpointStore
+from ..pipeline.checkpoint import CheckpointStore, deferred_saves
 from ..pipeline.connector import Sink, Source
 from ..pipeline.errors import classify
 from ..pipeline.message import AckCountdown, Message
@@ -272,19 +272,16 @@ class Pipeline:
     def _transform(self, messages: list[Message]) -> None:
         chain, routes, main = self.chain, self.routes, self.main_route
         failures: list[TransformFailure] = []
+        dropped: list[Message] = []
         delta_active = 0
         succeeded = 0
-        durations = []
-        monotonic = time.monotonic
         for message in messages:
-            started = monotonic()
             outputs, failed = chain.run(message)
-            durations.append(monotonic() - started)
             derived = len(outputs) + len(failed)
             delta_active += derived - 1
             if derived == 0:
-                succeeded += 1  # filtered out: handled, acknowledged at once
-                message.acknowledge()
+                succeeded += 1  # filtered out: handled, acknowledged with the chunk
+                dropped.append(message)
                 continue
             if derived == 1:
                 (outputs[0] if outputs else failed[0].message).ack = message.ack
@@ -298,7 +295,6 @@ class Pipeline:
                 (main if item.route is None else routes[item.route]).pending.append(item)
             failures.extend(failed)
         chain.flush_metrics()
-        self.metrics.processing_duration.observe_many(durations)
         if delta_active:
             self.metrics.active_messages.inc(delta_active)
         if succeeded:
@@ -307,6 +303,10 @@ class Pipeline:
             if route.pending:
                 batch, route.pending = route.pending, []
                 route.queue.put(batch)
+        if dropped:
+            with deferred_saves():  # one checkpoint save, or one Kafka commit, for the chunk
+                for message in dropped:
+                    message.acknowledge()
         if failures:
             self._handle_transform_failures(failures)
 
@@ -319,9 +319,10 @@ class Pipeline:
             # Documented choice (docs/delivery.md): a message no transformation can take would fail
             # the same way after every restart, so without an error sink it is logged and
             # acknowledged rather than blocking the source position forever.
-            for failure in handled:
-                log.error("message dropped after a transformation error (no error sink configured)",
-                          extra={"message_id": failure.message.describe(), "stage": failure.stage,
-                                 "error": str(failure.error)})
-                failure.message.acknowledge()
+            with deferred_saves():
+                for failure in handled:
+                    log.error("message dropped after a transformation error (no error sink configured)",
+                              extra={"message_id": failure.message.describe(), "stage": failure.stage,
+                                     "error": str(failure.error)})
+                    failure.message.acknowledge()
         self.metrics.active_messages.dec(len(failures))

@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..pipeline.config_fields import FieldError
-from .model import normalize_component
+from ..transformers.conditions import unread_operators
+from .model import normalize, normalize_component
 
 #: Fields that steer the checkpoint store (processor/runtime.py, processor/checkpoint.py).
 CHECKPOINT_FIELDS = ("checkpointPersistence", "checkpointSyncOnAck", "checkpointSaveInterval", "checkpointReset")
@@ -45,7 +46,35 @@ def spec_warnings(spec: Any, path: str = "spec") -> list[FieldError]:
         warnings.append(FieldError(f"{path}.processorImage",
                                    f"its tag or digest is replaced by processorVersion ({version}); give the "
                                    f"image without one, or drop processorVersion"))
+    warnings.extend(_condition_warnings(spec, path))
     return warnings
+
+
+def _condition_warnings(spec: Mapping[str, Any], path: str) -> list[FieldError]:
+    """Conditions (filter, router routes, ``when``) that compare in a way the language does not: such a
+    condition is valid, as in the reference, but tests a field named like ``n > 10`` instead."""
+    entries = normalize(spec).get("transformations")
+    if not isinstance(entries, list):
+        return []
+    conditions: list[tuple[str, Any]] = []
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, Mapping):
+            continue
+        at = f"{path}.transformations[{index}]"
+        conditions.append((f"{at}.when", entry.get("when")))
+        config = entry.get("config")
+        if not isinstance(config, Mapping):
+            continue
+        if entry.get("type") == "filter":
+            conditions.append((f"{at}.config.condition", config.get("condition")))
+        routes = config.get("routes") if entry.get("type") == "router" else None
+        for route_index, route in enumerate(routes if isinstance(routes, list) else []):
+            if isinstance(route, Mapping):
+                conditions.append((f"{at}.config.routes[{route_index}].condition", route.get("condition")))
+    return [FieldError(field, f"{', '.join(found)}: not a comparison of the condition language (only == and "
+                              f"!= with a space or a quote after them, &&, ||, !), so this part is read as the "
+                              f"name of a field, not as a comparison")
+            for field, text in conditions if isinstance(text, str) and (found := unread_operators(text))]
 
 
 _KAFKA_POSITION = "a kafka source keeps its position as the consumer group's committed offsets"

@@ -203,6 +203,47 @@ class _Compiler:
         return lambda payload, metadata: is_truthy(compiled.get(payload))
 
 
+def unread_operators(text: str) -> list[str]:
+    """Comparisons written in ``text`` that the language reads otherwise, for a warning: ``<``,
+    ``>``, ``<=``, ``>=`` do not exist (``$.n > 10`` is the truthiness of a field named ``n > 10``,
+    false, as in the reference), and ``==``/``!=`` followed by neither a space nor a quote is not a
+    comparison (``$.n ==5``). Quoted text is skipped."""
+    unquoted = _unquoted(text)
+    found = [operator for operator in (">=", "<=") if operator in unquoted]
+    rest = unquoted.replace(">=", "  ").replace("<=", "  ")
+    found += [operator for operator in (">", "<") if operator in rest]
+    for operator in ("==", "!="):
+        position = unquoted.find(operator)
+        while position >= 0:
+            after = position + 2
+            if after < len(text) and text[after] != " " and text[after] not in _QUOTES:
+                found.append(f"{operator} without a space after it")
+                break
+            position = unquoted.find(operator, after)
+    return found
+
+
+def _unquoted(text: str) -> str:
+    """``text`` with every quoted part (quotes included) blanked out, positions kept."""
+    chars = list(text)
+    quote = ""
+    position = 0
+    while position < len(chars):
+        char = chars[position]
+        if quote:
+            chars[position] = " "
+            if char == "\\" and position + 1 < len(chars):
+                position += 1
+                chars[position] = " "
+            elif char == quote:
+                quote = ""
+        elif char in _QUOTES:
+            quote = char
+            chars[position] = " "
+        position += 1
+    return "".join(chars)
+
+
 def _closing_paren(text: str) -> int | None:
     """Index of the ``)`` matching the ``(`` at index 0, skipping quoted text."""
     depth = 0

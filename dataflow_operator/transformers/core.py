@@ -4,6 +4,7 @@ mask, select, remove (transformations.md §3)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -16,7 +17,7 @@ from .conditions import Condition
 from .jsonvalues import MISSING, encode, encode_text, take_doc, to_text
 from .paths import Path, parse_paths
 from .registry import register
-from .timeformat import formatter_for
+from .timeformat import formatter_for, whole_seconds
 
 
 def _local_now() -> datetime:
@@ -35,7 +36,10 @@ class TimestampTransformer(Transformer):
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         self.path = Path((config.get("fieldName") or "").strip() or "created_at")
-        self.format = formatter_for((config.get("format") or "").strip() or "RFC3339")
+        format_ = (config.get("format") or "").strip() or "RFC3339"
+        self.format = formatter_for(format_)
+        self._whole_seconds = whole_seconds(format_)
+        self._second_text: tuple[int, str] = (-1, "")  # the last second formatted, and its text
 
     @classmethod
     def validate_config(cls, config: Mapping[str, Any], path: str) -> list[FieldError]:
@@ -46,9 +50,20 @@ class TimestampTransformer(Transformer):
 
     def transform(self, message: Message) -> list[Message]:
         doc = take_doc(message)
-        if not isinstance(doc, dict) or not self.path.set(doc, self.format(self.clock())):
+        if not isinstance(doc, dict) or not self.path.set(doc, self._now_text()):
             return [message]
         return [message.derive(encode(doc), doc=doc)]
+
+    def _now_text(self) -> str:
+        """The clock's reading as text. The wall clock in a format without a fraction of a second
+        is read and formatted once per second (per second, so a zone's offset change shows)."""
+        if self.clock is not _local_now or not self._whole_seconds:
+            return self.format(self.clock())
+        second = int(time.time())
+        cached = self._second_text
+        if cached[0] != second:
+            cached = self._second_text = (second, self.format(datetime.fromtimestamp(second).astimezone()))
+        return cached[1]
 
 
 @register

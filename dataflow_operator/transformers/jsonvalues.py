@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final
+
+import msgspec
 
 from ..pipeline.timetext import rfc3339_nano_utc
 
@@ -49,14 +52,29 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+# The reference codec: what decode and encode mean. Decoded payloads cannot contain reference
+# cycles, so the encoder's cycle check is skipped.
 _DECODER: Final = json.JSONDecoder(parse_constant=_reject_constant)
-# Decoded payloads cannot contain reference cycles, so the encoder's cycle check is skipped.
 _ENCODER: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False,
                                    check_circular=False)
+# The fast codec: msgspec reads and writes the same JSON 4-8x faster. Where it could differ, the
+# reference decides: msgspec refuses what the reference reads more leniently (lone surrogate
+# escapes, numbers beyond a double's range), writes ±inf/NaN as ``null`` (the reference refuses
+# them) and some floats in other forms: ``1e16``/``5e-324`` for ``1e+16``/``5e-324``... and
+# ``0.00001`` for ``1e-05`` (see _float_form_may_differ).
+_FAST_DECODER: Final = msgspec.json.Decoder()
+_FAST_ENCODER: Final = msgspec.json.Encoder()
+_EXPONENT: Final = re.compile(rb"e[-0-9]")
+_NUMBER_BODY: Final = frozenset(b"0123456789.")
+_VALUE_START: Final = frozenset(b":,[")
 
 
 def decode(data: bytes) -> Any:
     """The payload's JSON value, or :data:`MISSING` when it is not JSON."""
+    try:
+        return _FAST_DECODER.decode(data)
+    except (msgspec.DecodeError, RecursionError):
+        pass
     try:
         return _DECODER.decode(data.decode("utf-8"))
     except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
@@ -94,8 +112,48 @@ def decode_text(text: str) -> Any:
 
 
 def encode(value: Any) -> bytes:
-    """Compact UTF-8 JSON: ``{"a":1}``, non-ASCII kept as is."""
+    """Compact UTF-8 JSON: ``{"a":1}``, non-ASCII kept as is.
+
+    ``value`` is a JSON value (dicts with string keys, lists, strings, ints, floats, booleans,
+    None), as :func:`decode` returns and transformations build; the bytes are the reference
+    encoder's, byte for byte, and what it refuses (NaN, a lone surrogate) raises as it does.
+    """
+    try:
+        data = _FAST_ENCODER.encode(value)
+    except (TypeError, ValueError, msgspec.EncodeError):  # e.g. a key msgspec does not take
+        pass
+    else:
+        if not _float_form_may_differ(data) and (b"null" not in data or _nulls_are_none(data, value)):
+            return data
     return _ENCODER.encode(value).encode("utf-8")
+
+
+def _nulls_are_none(data: bytes, value: Any) -> bool:
+    """Whether every ``null`` msgspec wrote was a None, not a NaN or ±inf (which the reference
+    refuses): then reading ``data`` back gives ``value``."""
+    try:
+        return bool(_FAST_DECODER.decode(data) == value)
+    except msgspec.DecodeError:
+        return False
+
+
+def _float_form_may_differ(data: bytes) -> bool:
+    """Whether msgspec's ``data`` may hold a float that Python writes otherwise: one in exponent
+    form (a number, i.e. digits starting a value, then ``e``) or below 1e-4. Text inside a string
+    that looks so only costs the slower path."""
+    if b"0.0000" in data:
+        return True
+    for match in _EXPONENT.finditer(data):  # cheap: "e" followed by a digit or "-" is rare in text
+        before = position = match.start() - 1
+        while position >= 0 and data[position] in _NUMBER_BODY:
+            position -= 1
+        if position == before:
+            continue  # a letter before the "e": text
+        if position >= 0 and data[position] == 0x2D:  # "-"
+            position -= 1
+        if position < 0 or data[position] in _VALUE_START:
+            return True
+    return False
 
 
 def encode_text(value: Any) -> str:

@@ -5,6 +5,7 @@ kernel's (:mod:`dataflow_operator.pipeline.timetext`), shared with everything el
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Final
@@ -145,6 +146,20 @@ def _unix_millis(moment: datetime) -> str:
 
 
 _EPOCH: Final = datetime.fromisoformat("1970-01-01T00:00:00+00:00")
+
+
+# What compile_layout takes for a fraction of a second: a run of 0s or 9s after "." or ",".
+_FRACTION: Final = re.compile(r"[.,](?:0+|9+)(?![0-9])")
+
+
+def whole_seconds(format_: str) -> bool:
+    """True when :func:`formatter_for` ``(format_)`` writes nothing finer than a second, so one
+    reading per second serves every message of that second."""
+    if format_ in ("RFC3339", "Unix"):
+        return True
+    if format_ in ("RFC3339Nano", "UnixMilli"):
+        return False
+    return _FRACTION.search(GO_LAYOUTS.get(format_, format_)) is None
 
 
 def formatter_for(format_: str) -> Formatter:

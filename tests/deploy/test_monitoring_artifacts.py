@@ -627,7 +627,7 @@ def test_defaults_match_the_spec() -> None:
     v = values()
     assert v["crds"] == {"install": True, "keep": True}
     assert v["resources"] == {"requests": {"cpu": "100m", "memory": "128Mi"},
-                              "limits": {"cpu": "500m", "memory": "512Mi"}}
+                              "limits": {"cpu": "500m", "memory": "384Mi"}}  # docs/monitoring.md
     assert (v["metrics"]["port"], v["health"]["probePort"], v["workers"]) == (9090, 9091, 4)
     assert v["processorProgressTimeoutSeconds"] == 3600 and v["aggregation"]["timeoutSeconds"] == 5
     assert v["leaderElection"]["enabled"] is True

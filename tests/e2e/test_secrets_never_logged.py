@@ -13,7 +13,7 @@ from urllib.parse import quote
 import pytest
 
 from tests.processes import Processor, free_port
-from tests.unit.observability.leaks import leaked
+from tests.unit.observability.leaks import json_log_text, leaked
 
 PG_PASSWORD = "p@ss?w#rd%20x y"
 PG_CONNECTION_STRINGS = {
@@ -47,7 +47,7 @@ def test_postgresql_sink_with_a_hostile_password(tmp_path: Path, shape: str) -> 
                                                                             "table": "orders"}})
     assert code == 1, logs
     assert "PostgreSQL" in logs or "connectionString" in logs, logs  # says what failed
-    assert leaked(logs, PG_PASSWORD, control="[REDACTED]") == [], logs
+    assert leaked(json_log_text(logs), PG_PASSWORD, control="[REDACTED]") == [], logs
 
 
 def test_kafka_sink_with_a_hostile_sasl_password(tmp_path: Path) -> None:
@@ -57,4 +57,5 @@ def test_kafka_sink_with_a_hostile_sasl_password(tmp_path: Path) -> None:
     code, logs = _run_until_exit(tmp_path, sink)
     assert code == 1, logs
     assert "Kafka" in logs or "kafka" in logs, logs
-    assert leaked(logs, KAFKA_PASSWORD, control="[REDACTED]") == [], logs
+    # Time stamps are left out: with enough log lines, one holds four digits of any password.
+    assert leaked(json_log_text(logs), KAFKA_PASSWORD, control="[REDACTED]") == [], logs

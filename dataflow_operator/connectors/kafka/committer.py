@@ -13,7 +13,10 @@ up with ``_WAIT_COORD``), freezing the reader and the error/statistics callbacks
   reader's ``consume()``, and a failure offers the offsets again. A crash re-reads little more than
   the batch being written — far less than the reference's 1 s auto-commit interval.
 * ``message`` granularity: synchronous commits, made only while the cluster is reachable; the ack
-  waits until a commit covering it is done (acks of concurrent writers share one commit).
+  waits until a commit covering it is done (acks of concurrent writers share one commit). Acks made
+  inside a :func:`~dataflow_operator.pipeline.checkpoint.deferred_saves` block (a writer
+  acknowledging the batch it wrote) share one commit, made when the block ends; the block returns
+  only once it is done, so nothing a writer acknowledged is uncommitted when it moves on.
 
 Snapshot and commit happen in one turn, so a rebalance (inside ``consume()``, in the reader's turn)
 never interleaves with a commit of the partitions it takes away.
@@ -28,6 +31,7 @@ from collections.abc import Callable
 from confluent_kafka import Consumer, KafkaError, KafkaException
 from confluent_kafka import TopicPartition as KafkaTopicPartition
 
+from ...pipeline.checkpoint import defer_to_block_end
 from .errors import KafkaClientError, from_exception
 from .gate import ConsumerGate
 from .offsets import Commit, OffsetLedger
@@ -61,11 +65,25 @@ class OffsetCommitter:
 
     def acknowledged(self, version: int) -> None:
         """Called after an ack made ``version`` committable; in synchronous mode, returns only once a
-        commit covering it was made (or attempted: a failed commit means a re-read, not a loss)."""
+        commit covering it was made (or attempted: a failed commit means a re-read, not a loss) —
+        inside a deferred block, the block's end does."""
+        if self._synchronous and defer_to_block_end(self):
+            return
+        self._wake_up()
+        if self._synchronous:
+            self._wait_covered(version)
+
+    def flush_if_due(self) -> None:
+        """The end of a block of acks: commit them together and wait for that commit."""
+        version = self._ledger.version
+        self._wake_up()
+        self._wait_covered(version)
+
+    def _wake_up(self) -> None:
         if not self._wake.is_set():  # set() takes a lock and notifies: skipped on the hot path
             self._wake.set()
-        if not self._synchronous:
-            return
+
+    def _wait_covered(self, version: int) -> None:
         with self._done:
             while self._covered_version < version and not self._closing.is_set():
                 self._done.wait(0.5)

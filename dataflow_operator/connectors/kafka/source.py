@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -103,15 +104,7 @@ class KafkaSource(Source):
                 log.warning("kafka source %s: %s", self.topic, consume_error)
                 stop.wait(self._poll_timeout)
                 continue
-            chunk: list[Message] = []
-            for record in records:
-                record_error = record.error()
-                if record_error is not None:
-                    self._read_error(record_error)
-                    continue
-                message = self._to_message(record)
-                if message is not None:
-                    chunk.append(message)
+            chunk = self._chunk(records)
             now = time.monotonic()
             # An idle topic yields nothing, yet the group session is alive: that is progress (spec §5).
             if now - last_progress >= PROGRESS_INTERVAL and self._ledger.owns_partitions() \
@@ -143,7 +136,22 @@ class KafkaSource(Source):
 
     # -- messages ------------------------------------------------------------------------------
 
-    def _to_message(self, record: KafkaMessage) -> Message | None:
+    def _chunk(self, records: list[KafkaMessage]) -> list[Message]:
+        """The messages of one ``consume()``, received together: they share its receipt times, and
+        records of one producer batch share their (immutable) timestamp objects."""
+        received = _Receipt(time.monotonic(), datetime.now(UTC), {})
+        chunk: list[Message] = []
+        for record in records:
+            record_error = record.error()
+            if record_error is not None:
+                self._read_error(record_error)
+                continue
+            message = self._to_message(record, received)
+            if message is not None:
+                chunk.append(message)
+        return chunk
+
+    def _to_message(self, record: KafkaMessage, received: _Receipt) -> Message | None:
         topic, partition, offset = record.topic(), record.partition(), record.offset()
         if topic is None or partition is None or offset is None:
             return None  # only error events lack coordinates, and those were filtered out
@@ -156,12 +164,15 @@ class KafkaSource(Source):
                                     "key": _decode_key(record.key())}
         timestamp_type, timestamp_ms = record.timestamp()
         if timestamp_type != TIMESTAMP_NOT_AVAILABLE:
-            metadata["timestamp"] = datetime.fromtimestamp(timestamp_ms / 1000, UTC)
+            moment = received.moments.get(timestamp_ms)
+            if moment is None:
+                moment = received.moments[timestamp_ms] = datetime.fromtimestamp(timestamp_ms / 1000, UTC)
+            metadata["timestamp"] = moment
         headers = record.headers()
         if headers:
             metadata["headers"] = _decode_headers(headers)
-        return Message(data=record.value() or b"", metadata=metadata,
-                       ack=self._ack_callback(ledger, ticket))
+        return Message(data=record.value() or b"", metadata=metadata, timestamp=received.wall,
+                       ack=self._ack_callback(ledger, ticket), received_at=received.monotonic)
 
     def _ack_callback(self, ledger: PartitionLedger, ticket: int) -> Callable[[], None]:
         ack_ledger, committer = self._ledger, self._committer
@@ -206,6 +217,13 @@ class KafkaSource(Source):
         if self._consumer is None:
             raise ClassifiedError("kafka source used before connect()", "unknown")
         return self._consumer
+
+
+@dataclass(frozen=True, slots=True)
+class _Receipt:
+    monotonic: float
+    wall: datetime
+    moments: dict[int, datetime]  # record timestamps (ms) already turned into datetimes
 
 
 def _decode_headers(headers: HeadersType) -> dict[str, str]:

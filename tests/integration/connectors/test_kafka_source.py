@@ -10,6 +10,7 @@ import pytest
 
 from dataflow_operator.connectors.kafka.settings import KafkaSourceConfig
 from dataflow_operator.connectors.kafka.source import KafkaSource
+from dataflow_operator.pipeline.checkpoint import deferred_saves
 from dataflow_operator.pipeline.progress import ProgressTracker
 from tests.processes import wait_for
 
@@ -100,6 +101,23 @@ def test_message_granularity_ack_returns_after_the_commit(kafka: Any, group: str
         for offset, message in enumerate(messages):
             message.acknowledge()
             assert committed(kafka.bootstrap, group, topic, 1) == [offset + 1]
+    finally:
+        runner.stop()
+        source.close()
+
+
+def test_message_granularity_acks_of_a_block_share_one_commit_made_before_it_ends(kafka: Any, group: str) -> None:
+    topic = kafka.new_topic(partitions=2)
+    produce(kafka.bootstrap, topic, [{"value": b"{}", "partition": i % 2} for i in range(40)])
+    source, _ = make_source(kafka, topic, group, ack_granularity="message")
+    runner = SourceRunner(source).start()
+    try:
+        messages = wait_for(lambda: runner.taken(40), 30, message="40 messages")
+        with deferred_saves():  # as a writer acknowledges the batch it wrote
+            for message in messages:
+                message.acknowledge()  # returns at once: the block's end commits for all of them
+            assert committed(kafka.bootstrap, group, topic, 2) == [-1001, -1001]
+        assert committed(kafka.bootstrap, group, topic, 2) == [20, 20]
     finally:
         runner.stop()
         source.close()

@@ -10,6 +10,7 @@ import gzip
 import socket
 import threading
 import time
+import tracemalloc
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from itertools import count
@@ -24,6 +25,7 @@ from prometheus_client.openmetrics import parser as om_parser
 from prometheus_client.parser import text_string_to_metric_families
 
 from dataflow_operator.operator.aggregator import PodTarget, ProcessorMetricsAggregator
+from dataflow_operator.operator.status_counts import Counts
 
 TIMEOUT = 1.5
 # Time the collect may take beyond its deadline: thread hand-offs and the merge on a loaded 2-core box.
@@ -310,3 +312,99 @@ def test_leadership_switches_processor_series_on_and_off(pods: Pods) -> None:
     assert follower.pods_with_series() == set()
     assert follower.gauge("dataflow_aggregator_pods_scraped") == 0.0
     assert leading.pods_with_series() == {"good"}
+
+
+def test_a_pod_serving_more_than_the_scrape_budget_is_left_out_and_the_scrape_stays_within_it(pods: Pods) -> None:
+    budget = 4 << 20
+    filler_line = b'dataflow_filler{namespace="ns",name="df",i="' + b"x" * 200 + b'"} 1\n'
+    huge = pods.responding("huge", lambda h: stream(h, filler_line * 256, pods.stop_event, total=64 << 20))
+    targets = [pods.healthy("good-1"), huge, pods.healthy("good-2")]
+    # The size limit per pod would let 128 MB through: only the budget stops the huge pod.
+    aggregator = aggregator_for(targets, max_bytes=128 << 20, budget_bytes=budget)
+    tracemalloc.start()
+    try:
+        exposition = aggregator.expose()
+        try:
+            _, peak = tracemalloc.get_traced_memory()
+            output = b"".join(exposition.pieces(openmetrics=False))
+            health = {metric.name: metric for metric in exposition.health}
+        finally:
+            exposition.close()
+    finally:
+        tracemalloc.stop()
+        aggregator.close()
+
+    errors = {(s.labels["pod"], s.labels["reason"]): s.value
+              for s in health["dataflow_aggregator_pod_scrape_errors"].samples if s.name.endswith("_total")}
+    assert errors == {("huge", "too_large"): 1.0}
+    assert health["dataflow_aggregator_pods_scraped"].samples[0].value == 2.0
+    assert b'pod="good-1"' in output and b'pod="good-2"' in output and b"dataflow_filler" not in output
+    # Everything the scrape allocated, the huge pod's reads included, stayed within the budget (and
+    # the socket buffers a read needs): without it, this scrape would have held 64 MB.
+    assert peak < budget + (1 << 20), peak
+
+
+def test_scrapes_take_turns_so_two_never_hold_a_budget_each(pods: Pods) -> None:
+    aggregator = aggregator_for([pods.healthy("good")])
+    try:
+        first = aggregator.expose()
+        started = time.monotonic()
+        second_done = threading.Event()
+
+        def second_scrape() -> None:
+            aggregator.expose().close()
+            second_done.set()
+
+        threading.Thread(target=second_scrape, daemon=True).start()
+        assert not second_done.wait(0.3)  # waits for the first, still being written out
+        first.close()
+        assert second_done.wait(TIMEOUT)
+        assert time.monotonic() - started < TIMEOUT + SLACK
+    finally:
+        aggregator.close()
+
+
+def test_a_pod_that_keeps_connections_alive_is_scraped_over_one_connection(pods: Pods) -> None:
+    body = gzip.compress(generate_latest(processor_registry("kept")))
+    connections: list[Any] = []
+
+    class KeepAlive(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def setup(self) -> None:
+            super().setup()
+            connections.append(self.client_address)
+
+        def do_GET(self) -> None:
+            send(self, 200, body, {"Content-Type": "text/plain; version=0.0.4", "Content-Encoding": "gzip"})
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    target = pods._serve(KeepAlive, "kept")
+    aggregator = aggregator_for([target])
+    try:
+        scrapes = [Scrape(aggregator) for _ in range(3)]
+    finally:
+        aggregator.close()
+    assert [scrape.pods_with_series() for scrape in scrapes] == [{"kept"}] * 3
+    assert len(connections) == 1
+
+
+def test_every_kind_of_scrape_tells_the_status_counts_what_each_pod_counted(pods: Pods) -> None:
+    """The /metrics request path (expose), the Collector path and a refresh with no request all hand
+    the observer each answering pod's counts, and every pod that was asked."""
+    targets = [pods.healthy("good-1"), pods.refusing("gone-1")]
+    seen: list[tuple[list[tuple[str, Counts]], list[str]]] = []
+
+    def observe(scraped: list[tuple[PodTarget, Counts]], asked: list[PodTarget]) -> None:
+        seen.append(([(target.name, counts) for target, counts in scraped], [target.name for target in asked]))
+
+    aggregator = aggregator_for(targets, on_scraped=observe)
+    try:
+        aggregator.expose().close()
+        list(aggregator.collect())
+        aggregator.refresh()
+    finally:
+        aggregator.close()
+    assert seen == [([("good-1", Counts(processed=5, errors=0))], ["good-1", "gone-1"])] * 3

@@ -11,7 +11,7 @@ from dataflow_operator.operator.status_counts import Counts, DataFlowTally, coun
 
 
 def _processor_body(received: dict[str, int], stage_errors: dict[tuple[str, str], int], *,
-                    openmetrics: bool = False) -> str:
+                    openmetrics: bool = False) -> bytes:
     """A body as a processor's prometheus_client writes it."""
     registry = CollectorRegistry()
     received_total = Counter("dataflow_messages_received", "Messages received", ["namespace", "name", "source_type"],
@@ -25,7 +25,7 @@ def _processor_body(received: dict[str, int], stage_errors: dict[tuple[str, str]
     # Lookalikes that must not be counted: a longer name, and another family with a stage label.
     Counter("dataflow_messages_received_totally", "x", registry=registry).inc(1000)
     Counter("dataflow_transformer_errors", "x", ["stage"], registry=registry).labels("transformation").inc(1000)
-    return (generate_openmetrics if openmetrics else generate_latest)(registry).decode()
+    return (generate_openmetrics if openmetrics else generate_latest)(registry)
 
 
 def test_counts_come_from_the_two_families_only() -> None:
@@ -51,13 +51,14 @@ def test_hostile_lines_are_skipped_not_fatal() -> None:
         "# HELP dataflow_messages_received_total 99",
         "dataflow_task_stage_errors_total{stage=\"sink_write\"} 2 1700000000000",  # with a timestamp
         "dataflow_task_stage_errors_total{xstage=\"read\",stage=\"transformation\"} 1",
-    ])
+        "dataflow_messages_received_total{a=\"b\"} +Inf",
+    ]).encode()
     assert counts_in_exposition(body) == Counts(processed=5, errors=3)
 
 
-@given(st.text(max_size=300))
-def test_any_text_gives_counts(text: str) -> None:
-    counts = counts_in_exposition(text)
+@given(st.binary(max_size=300) | st.text(max_size=300).map(str.encode))
+def test_any_body_gives_counts(body: bytes) -> None:
+    counts = counts_in_exposition(body)
     assert counts.processed >= 0 and counts.errors >= 0
 
 

@@ -46,3 +46,26 @@ def test_validate_prints_warnings_and_still_passes(tmp_path: Path) -> None:
     lines = result.output.splitlines()
     assert lines[0].startswith(f"{path}#0 (a): spec.checkpointReset: warning: ignored: a kafka source")
     assert lines[1] == "1 DataFlow document(s) valid"
+
+
+def _with(*transformations: dict[str, Any]) -> dict[str, Any]:
+    return {"source": FILE, "sink": SINK, "transformations": list(transformations)}
+
+
+@pytest.mark.parametrize(("spec", "paths"), [
+    (_with({"type": "filter", "config": {"condition": "$.n > 10"}}), ["spec.transformations[0].config.condition"]),
+    (_with({"type": "filter", "filter": {"condition": "$.n ==5"}}), ["spec.transformations[0].config.condition"]),
+    (_with({"type": "mask", "when": "$.a <= 1 && $.b == 'x'", "config": {"fields": ["x"]}}),
+     ["spec.transformations[0].when"]),
+    (_with({"type": "router", "config": {"routes": [
+        {"condition": "$.kind == 'a'", "sink": SINK}, {"condition": "$.n >= 3", "sink": SINK}]}}),
+     ["spec.transformations[0].config.routes[1].condition"]),
+    # Operators inside quotes are text, and the real comparisons are fine.
+    (_with({"type": "filter", "config": {"condition": "$.op == '>' || metadata.k != \"<=\""}}), []),
+    (_with({"type": "filter", "config": {"condition": "$.a=='x' && !$.b"}}), []),
+])
+def test_comparisons_the_condition_language_lacks_are_warned(spec: dict[str, Any], paths: list[str]) -> None:
+    assert validate_spec(spec) == []
+    warnings = spec_warnings(spec)
+    assert [warning.path for warning in warnings] == paths
+    assert all("not a comparison of the condition language" in warning.message for warning in warnings)

@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from dataflow_operator.transformers.timeformat import formatter_for, whole_seconds
+
 from .helpers import DROP, FIXED_TIME, PASS, build, check, message
 
 NOT_JSON = "plain text, not json"
@@ -69,6 +71,28 @@ def test_timestamp_uses_the_wall_clock_by_default() -> None:
     out = build("timestamp", {}).transform(message("{}"))
     stamped = datetime.fromisoformat(json.loads(out[0].data)["created_at"].replace("Z", "+00:00"))
     assert before <= stamped <= datetime.now(UTC)
+
+
+@pytest.mark.parametrize("format_", ["RFC3339", "Unix", "DateTime", "RFC1123Z", "Kitchen"])
+def test_the_wall_clock_read_once_per_second_writes_what_a_fresh_reading_writes(format_: str) -> None:
+    transformer = build("timestamp", {"format": format_})
+    formatter = formatter_for(format_)
+    for _ in range(3):
+        before = formatter(datetime.now().astimezone())
+        written = json.loads(transformer.transform(message("{}"))[0].data)["created_at"]
+        after = formatter(datetime.now().astimezone())
+        assert written in (before, after)
+
+
+@pytest.mark.parametrize(("format_", "whole"), [("RFC3339", True), ("Unix", True), ("DateTime", True),
+                                                ("Kitchen", True), ("2006.01.02", True), ("05.09", True),
+                                                ("RFC3339Nano", False), ("UnixMilli", False),
+                                                ("StampMilli", False), ("15:04:05,000", False),
+                                                ("15:04:05.999", False)])
+def test_whole_seconds_knows_which_formats_show_a_fraction(format_: str, whole: bool) -> None:
+    assert whole_seconds(format_) is whole
+    late = datetime(2024, 1, 15, 13, 30, 0, 999_999, tzinfo=UTC)
+    assert (formatter_for(format_)(late) == formatter_for(format_)(late.replace(microsecond=0))) is whole
 
 
 # -- flatten -------------------------------------------------------------------------------------
