@@ -373,13 +373,16 @@ OWNED_RESOURCES = {"deployments", "secrets", "configmaps", "serviceaccounts", "r
 
 
 def writes_from(audit_log: Path, source_ip: str) -> list[str]:
-    """Writes to the objects the operator owns per DataFlow, made from `source_ip`."""
+    """Writes to the objects the operator owns per DataFlow, made from `source_ip`. (Every replica
+    keeps the webhook's certificate Secret in the operator's namespace current, leader or not: that
+    is not reconciling, so only the DataFlow's namespace counts.)"""
     found = []
     for line in audit_log.read_text().splitlines():
         event = json.loads(line)
         target = event.get("objectRef") or {}
         if (source_ip in event.get("sourceIPs", []) and event["verb"] in {"create", "update", "patch", "delete"}
-                and target.get("resource") in OWNED_RESOURCES and not target.get("subresource")):
+                and target.get("resource") in OWNED_RESOURCES and not target.get("subresource")
+                and target.get("namespace") == NAMESPACE):
             found.append(f"{event['verb']} {target.get('resource')}/{target.get('name')}")
     return found
 

@@ -9,7 +9,8 @@ the old assignment land in a dead ledger and can never commit into a partition o
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from ...pipeline.positions import ContiguousTracker
@@ -61,6 +62,26 @@ class OffsetLedger:
                 current = self._partitions.get(key)
                 if current is None or not current.active:
                     self._partitions[key] = PartitionLedger(key)
+
+    def wait_acknowledged(self, partitions: Iterable[TopicPartition], *, quiet: float, limit: float,
+                          clock: Callable[[], float] = time.monotonic,
+                          sleep: Callable[[float], None] = time.sleep) -> bool:
+        """Wait until every message read from ``partitions`` is acknowledged; give up when no
+        acknowledgement came for ``quiet`` seconds (a message held by a failing sink, or one that
+        ``ackPolicy: never`` keeps) or after ``limit`` seconds. True when nothing is left."""
+        with self._lock:
+            ledgers = [self._partitions[key] for key in partitions if key in self._partitions]
+        started = last_change = clock()
+        left = sum(ledger.tracker.pending() for ledger in ledgers)
+        while left:
+            now = clock()
+            if now - last_change >= quiet or now - started >= limit:
+                return False
+            sleep(0.01)
+            still = sum(ledger.tracker.pending() for ledger in ledgers)
+            if still != left:
+                left, last_change = still, clock()
+        return True
 
     def revoke(self, partitions: Iterable[TopicPartition]) -> list[Commit]:
         """Stop tracking ``partitions``; returns what was acknowledged and not yet committed."""

@@ -37,6 +37,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 15.0
+# On revocation, how long to wait for in-flight messages to be acknowledged: at most LIMIT, and no
+# longer than QUIET after the last acknowledgement. Well inside max.poll.interval.ms (5 minutes),
+# which bounds how long a rebalance callback may take.
+REVOKE_QUIET_SECONDS = 2.0
+REVOKE_LIMIT_SECONDS = 15.0
 CHUNK_SIZE = 500
 # consume() waits up to this long for a full chunk. A commit waits for the running consume() to
 # return (:mod:`.gate`), so this bounds commit latency; with ``ackGranularity: message`` every ack
@@ -201,7 +206,13 @@ class KafkaSource(Source):
         log.info("kafka source %s assigned partitions %s", self.topic, _numbers(partitions))
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[KafkaTopicPartition]) -> None:
-        commits = self._ledger.revoke((tp.topic, tp.partition) for tp in partitions)
+        keys = [(tp.topic, tp.partition) for tp in partitions]
+        # A planned rebalance (a rolling update, a member joining): what was read from these
+        # partitions is still being written; give it a moment to be acknowledged and committed, or
+        # the partitions' new owner reads it again (a duplicate, e.g. a second error record).
+        if self._monitor.connected:
+            self._ledger.wait_acknowledged(keys, quiet=REVOKE_QUIET_SECONDS, limit=REVOKE_LIMIT_SECONDS)
+        commits = self._ledger.revoke(keys)
         # Synchronous: the commit must land before the partitions move. Skipped while the cluster
         # is unreachable (it would block ~45 s and fail): those messages are then read again.
         if commits and self._monitor.connected:

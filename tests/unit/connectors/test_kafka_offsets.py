@@ -55,3 +55,47 @@ def test_a_failed_asynchronous_commit_is_offered_again() -> None:
     assert offsets(ledger) == {}
     ledger.commit_failed([("t", 0)])
     assert offsets(ledger) == {("t", 0): 4}
+
+
+class _Clock:
+    """Time that moves only when the waiter sleeps; ``on_sleep`` plays the writer threads."""
+
+    def __init__(self, on_sleep: dict[float, object]) -> None:
+        self.now = 0.0
+        self.on_sleep = on_sleep
+
+    def sleep(self, seconds: float) -> None:
+        self.now = round(self.now + seconds, 6)
+        action = self.on_sleep.pop(self.now, None)
+        if callable(action):
+            action()
+
+
+def test_revocation_waits_for_what_was_read_to_be_acknowledged() -> None:
+    ledger = OffsetLedger()
+    ledger.assign([("t", 0), ("t", 1)])
+    first, second = ledger.issue("t", 0, 0), ledger.issue("t", 0, 1)
+    unrelated = ledger.issue("t", 1, 0)  # not revoked: not waited for
+    assert first is not None and second is not None and unrelated is not None
+    clock = _Clock({0.5: lambda: ledger.ack(*first), 1.5: lambda: ledger.ack(*second)})
+    assert ledger.wait_acknowledged([("t", 0)], quiet=2.0, limit=15.0, clock=lambda: clock.now, sleep=clock.sleep)
+    assert clock.now == 1.5
+    assert [(c.partition, c.offset) for c in ledger.revoke([("t", 0)])] == [(0, 2)]
+
+
+def test_revocation_stops_waiting_when_acknowledgements_stop_or_at_the_limit() -> None:
+    ledger = OffsetLedger()
+    ledger.assign([("t", 0)])
+    tickets = [ledger.issue("t", 0, offset) for offset in range(40)]
+    assert all(tickets)
+    # One acknowledgement, then none (a message the error sink keeps, say): quiet after 2 s.
+    clock = _Clock({0.5: lambda: ledger.ack(*tickets[0])})
+    assert not ledger.wait_acknowledged([("t", 0)], quiet=2.0, limit=15.0, clock=lambda: clock.now,
+                                        sleep=clock.sleep)
+    assert clock.now == 2.5
+    # Acknowledgements that keep trickling in never outlast the limit.
+    trickle = {round(0.5 * (i + 1), 6): (lambda t=t: ledger.ack(*t)) for i, t in enumerate(tickets[1:])}
+    clock = _Clock(trickle)
+    assert not ledger.wait_acknowledged([("t", 0)], quiet=2.0, limit=15.0, clock=lambda: clock.now,
+                                        sleep=clock.sleep)
+    assert clock.now == 15.0
