@@ -7,6 +7,7 @@ the values of the aggregator's ``dataflow_aggregator_pod_scrape_errors_total{rea
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import threading
 import time
@@ -179,7 +180,7 @@ class MetricsFetcher:
         inflater = _Inflater() if gzipped else None
         try:
             while True:
-                sock.settimeout(_left(deadline))
+                _set_timeout(sock, _left(deadline))
                 received = response.read1(_CHUNK)
                 if not received:
                     break
@@ -208,6 +209,16 @@ class MetricsFetcher:
             if isinstance(error, OSError | http.client.HTTPException):
                 raise ScrapeError("connection_error", str(error) or type(error).__name__) from error
             raise
+
+
+def _set_timeout(sock: Any, seconds: float) -> None:
+    """The socket's timeout for the next read. Python 3.13's http.client closes the socket object of
+    a connection the pod will close as soon as the response head is read; the response's file keeps
+    the descriptor open for the body, but ``settimeout`` on the closed object fails (EBADF). Then the
+    timeout set for the request (the time that was left then) still bounds each read, and the
+    deadline is checked after every chunk."""
+    with contextlib.suppress(OSError):
+        sock.settimeout(seconds)
 
 
 class _Inflater:

@@ -73,7 +73,8 @@ def decode(data: bytes) -> Any:
     """The payload's JSON value, or :data:`MISSING` when it is not JSON."""
     try:
         return _FAST_DECODER.decode(data)
-    except (msgspec.DecodeError, RecursionError):
+    # Older msgspec releases (0.19) raise UnicodeDecodeError for bytes that are not UTF-8.
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         pass
     try:
         return _DECODER.decode(data.decode("utf-8"))
@@ -133,7 +134,7 @@ def _nulls_are_none(data: bytes, value: Any) -> bool:
     refuses): then reading ``data`` back gives ``value``."""
     try:
         return bool(_FAST_DECODER.decode(data) == value)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeDecodeError):
         return False
 
 
