@@ -85,13 +85,32 @@ class SecretRegistry:
             if new <= self._values:
                 return
             self._values = self._values | new
-            self._pattern = re.compile(_trie_pattern(self._values))
+            # A lookahead, so that a match at every position is found, not only after the last one.
+            self._pattern = re.compile(f"(?=({_trie_pattern(self._values)}))")
 
     def scrub(self, text: str) -> str:
         pattern = self._pattern
         if pattern is None or not text:
             return text
-        return pattern.sub(REDACTED, text)
+        # Every match at every position, overlaps included, and the union redacted: a plain ``sub``
+        # takes the leftmost match and skips past it, so a value that starts a little earlier (a
+        # piece " 0000" of the password "0000000%0000 0000") would hide the longer one that overlaps
+        # it and leave the rest of the password ("000%") in the text (found by hypothesis).
+        spans: list[list[int]] = []
+        for match in pattern.finditer(text):
+            start, end = match.start(), match.start() + len(match.group(1))
+            if spans and start < spans[-1][1]:
+                spans[-1][1] = max(spans[-1][1], end)
+            else:
+                spans.append([start, end])
+        if not spans:
+            return text
+        pieces, last = [], 0
+        for start, end in spans:
+            pieces += [text[last:start], REDACTED]
+            last = end
+        pieces.append(text[last:])
+        return "".join(pieces)
 
     def clear(self) -> None:
         """Forget every value (tests only: a process keeps what it learnt)."""
