@@ -20,6 +20,7 @@ import os
 import ssl
 import tempfile
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -71,7 +72,7 @@ class ServingContext:
             return True
 
 
-class _Refresher:
+class _Refresher(ABC):
     """Runs ``sync`` now and then every ``interval`` seconds on a thread of its own."""
 
     name = "webhook-certificates"
@@ -85,8 +86,9 @@ class _Refresher:
     def context(self) -> ssl.SSLContext | None:
         return self.serving.context()
 
+    @abstractmethod
     def sync(self) -> None:
-        raise NotImplementedError
+        """Bring the served certificate up to date (issue, renew, or re-read it)."""
 
     def _sync_logged(self) -> None:
         try:
