@@ -105,6 +105,18 @@ class CommitHorizon:
                     self._sequence = value
                 del self._history[:index - 1]
 
+    def margin_left(self, change: Any) -> float | None:
+        """Seconds of the server's clock until a row stamped ``change`` settles when only
+        :data:`SETTLE_MARGIN` holds it back; None when a transaction that was running at the last
+        observation (or one whose start is unknown) holds the horizon, or the column has no margin."""
+        if self.kind != "time" or self._previous is None or not isinstance(change, datetime):
+            return None
+        if self._previous_bound != self._previous.at:  # an earlier-started transaction is running
+            return None
+        # A timestamp without time zone is UTC: the session's zone.
+        stamp: datetime = change if change.tzinfo is not None else change.replace(tzinfo=UTC)
+        return max(0.0, (stamp + SETTLE_MARGIN - self._previous.at).total_seconds())
+
     def settled(self, change: Any) -> bool:
         """Whether no row with this change value can still commit."""
         if self.kind == "none":

@@ -33,7 +33,7 @@ from ...pipeline.errors import ClassifiedError, classify
 from ...pipeline.message import Message
 from ...pipeline.positions import ContiguousTracker
 from . import source_sql
-from .commit_horizon import CommitHorizon, HorizonKind, Observation
+from .commit_horizon import SETTLE_MARGIN, CommitHorizon, HorizonKind, Observation
 from .connection import connect, connection_string, describe_connection, table_identifier
 from .keyset import CHECKPOINT_KEY, Keyset, SourceIdentity, position_value
 from .settings import PostgreSQLSourceConfig
@@ -47,6 +47,11 @@ _SEQUENCE_TYPES = frozenset(psycopg.adapters.types[name].oid for name in ("int2"
 #: Rows above the settled position remembered as delivered; beyond this a warning says what holds
 #: the horizon back (a long transaction makes every poll read its whole window again).
 WINDOW_WARNING_ROWS = 100_000
+#: What :meth:`PostgreSQLSource._settle_delivered` returns when no delivered row waits to settle
+#: (a change value itself may be None, so None cannot say it).
+_NOTHING_HELD = object()
+#: Past the margin by more than the server clock's resolution (microseconds), so one wait is enough.
+_CLOCK_STEP = 0.01
 
 
 class PostgreSQLSource(Source):
@@ -158,19 +163,26 @@ class PostgreSQLSource(Source):
 
     def flush_positions(self) -> None:
         """At a graceful stop, every message read has been written: settle what now can be, so a
-        restart does not read again rows that were delivered a moment before the stop."""
+        restart does not read again rows that were delivered a moment before the stop. Rows held
+        back only by the horizon's margin (stamped within the last second, nothing older running)
+        are waited for, at most that margin: a rolling restart then repeats nothing."""
         try:
-            self._settle_delivered()
+            held = self._settle_delivered()
+            wait = None if held is _NOTHING_HELD else self._horizon.margin_left(held)
+            if wait is not None:
+                time.sleep(min(wait, SETTLE_MARGIN.total_seconds()) + _CLOCK_STEP)
+                self._settle_delivered()
         except psycopg.Error as exc:  # best effort: the restart then reads those rows again
             log.warning("%s: could not settle the last rows read before stopping: %s", self._label, exc)
         self._checkpointer.flush()
 
-    def _settle_delivered(self) -> None:
+    def _settle_delivered(self) -> Any:
         """Moves the settled position over the rows above it that are final now *and* were
         delivered, stopping at the first that is not: a final row that committed after the last
-        read was never delivered, and the position must not pass it."""
+        read was never delivered, and the position must not pass it. Returns the change value of
+        the delivered row it stopped at because that is not final yet, else :data:`_NOTHING_HELD`."""
         if not self._tracked or self._conn is None or self._query is None or not self._delivered:
-            return
+            return _NOTHING_HELD
         self._observe(self._conn)
         position, settled = self._settled, self._settled
         while True:
@@ -178,13 +190,14 @@ class PostgreSQLSource(Source):
             rows = self._conn.execute(statement, params).fetchall()
             for row in rows:
                 position = Keyset.of_row(row[1], row[2])
-                if not self._horizon.settled(row[1]) or (position.change, position.order) not in self._delivered:
+                delivered = (position.change, position.order) in self._delivered
+                if not delivered or not self._horizon.settled(row[1]):
                     self._settle(settled)
-                    return
+                    return row[1] if delivered else _NOTHING_HELD
                 settled = position
             if len(rows) < self._page_size:
                 self._settle(settled)
-                return
+                return _NOTHING_HELD
 
     def close(self) -> None:
         if self._closed:

@@ -30,6 +30,22 @@ def test_without_running_transactions_values_settle_up_to_the_observation() -> N
     assert horizon.settled(at(98)) and not horizon.settled(at(99.5))
 
 
+def test_margin_left_is_the_wait_that_settles_a_value_only_when_the_clock_alone_holds_it() -> None:
+    horizon = CommitHorizon("time")
+    assert horizon.margin_left(at(99.5)) is None  # nothing observed yet
+    horizon.observe(Observation(at(100), {}), None)
+    assert horizon.margin_left(at(99.5)) == 0.5
+    assert horizon.margin_left(at(99.5).replace(tzinfo=None)) == 0.5  # naive: UTC
+    assert horizon.margin_left(at(90)) == 0.0
+    horizon.observe(Observation(at(101), {"v3/1": at(100.9)}), None)
+    assert horizon.margin_left(at(100.95)) is None  # a transaction running since before the row
+    unseen = CommitHorizon("time")
+    unseen.observe(Observation(at(100), {"v3/1": None}), None)
+    assert unseen.margin_left(at(99.5)) is None  # ... or one whose start is not known
+    assert CommitHorizon("sequence").margin_left(5) is None and CommitHorizon("none").margin_left(at(0)) is None
+    assert horizon.margin_left(date(2024, 5, 1)) is None
+
+
 def test_a_start_the_role_cannot_see_holds_the_horizon_when_it_was_running_from_the_first_look() -> None:
     horizon = CommitHorizon("time")
     horizon.observe(Observation(at(100), {"v3/1": None}), None)
