@@ -13,6 +13,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+from dataflow_operator.pipeline.config_fields import FieldError
 from dataflow_operator.pipeline.message import Message
 from dataflow_operator.transformers import registry
 from dataflow_operator.transformers.jsonvalues import decode, encode
@@ -87,8 +88,10 @@ def main() -> None:
     baseline = rate(lambda: encode(decode(data)), args.seconds)
     rows: list[tuple[str, float, int]] = []
     for type_, config, payload in CASES:
-        assert registry.validate(type_, config, "bench") == [], type_
-        transformer = registry.build(type_, config)
+        errors: list[FieldError] = []
+        typed = registry.parse(type_, config, "bench", errors)
+        assert errors == [], (type_, errors)
+        transformer = registry.build(type_, typed)
         message = Message(encode(payload), dict(METADATA))
         outputs = len(transformer.transform(message))
         rows.append((type_, rate(partial(transformer.transform, message), args.seconds), outputs))

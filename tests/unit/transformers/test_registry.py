@@ -10,7 +10,7 @@ from dataflow_operator.spec.routes import entry_rules
 from dataflow_operator.transformers import registry
 from dataflow_operator.transformers.registry import ConditionalTransformer
 
-from .helpers import PASS, build, check, message
+from .helpers import PASS, build, built, check, message
 
 P = "spec.transformations[2]"
 C = f"{P}.config"
@@ -142,9 +142,9 @@ def test_when_on_a_filter_only_filters_matching_messages() -> None:
 
 
 def test_blank_when_always_applies() -> None:
-    assert not isinstance(registry.build("snakeCase", {}, when="  "), ConditionalTransformer)
+    assert not isinstance(built("snakeCase", {}, when="  "), ConditionalTransformer)
 
 
 def test_missing_config_builds_with_defaults() -> None:
-    out = registry.build("structFlatten", None).transform(message('{"a":{"b":1}}'))
+    out = built("structFlatten", None).transform(message('{"a":{"b":1}}'))
     assert out[0].data == b'{"a.b":1}'
