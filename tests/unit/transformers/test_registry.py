@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from dataflow_operator.pipeline.config_fields import FieldError
 from dataflow_operator.spec.routes import entry_rules
 from dataflow_operator.transformers import registry
 from dataflow_operator.transformers.registry import ConditionalTransformer
@@ -118,6 +119,18 @@ VALID: list[tuple[str, Any]] = [
 @pytest.mark.parametrize(("type_", "config"), VALID)
 def test_valid_config(type_: str, config: Any) -> None:
     assert errors(type_, config) == []
+
+
+def test_replace_field_needs_an_option_even_when_the_spec_has_other_problems() -> None:
+    # parse appends to the spec's one list of errors: only this config's own problems may hide this one.
+    found = [FieldError("spec.source.config.topic", "required")]
+    registry.parse("replaceField", {}, P, found, when="($.a")
+    assert [(error.path, error.message) for error in found[1:]] == [
+        (f"{P}.when", "invalid condition '($.a': unbalanced parentheses"),
+        (C, "at least one of renames, include, or exclude is required")]
+    found = []
+    registry.parse("replaceField", {"include": "a"}, P, found)
+    assert [error.path for error in found] == [f"{C}.include"]
 
 
 def test_when_is_validated() -> None:
