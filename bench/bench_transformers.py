@@ -14,7 +14,10 @@ from functools import partial
 from typing import Any
 
 from dataflow_operator.pipeline.message import Message
-from dataflow_operator.transformers import registry
+from dataflow_operator.processor.assembly import registry_transformer
+from dataflow_operator.processor.chain import Step
+from dataflow_operator.processor.routes import RouteChoice
+from dataflow_operator.spec.validation import load_spec
 from dataflow_operator.transformers.jsonvalues import decode, encode
 
 ROW: dict[str, Any] = {
@@ -32,13 +35,14 @@ ROW: dict[str, Any] = {
 DEBEZIUM = {"schema": {}, "payload": {"op": "u", "before": None, "after": ROW,
                                       "source": {"table": "orders", "db": "shop", "lsn": 42}}}
 
+FILE = {"type": "file", "config": {"path": "-"}}
 CASES: list[tuple[str, dict[str, Any] | None, dict[str, Any]]] = [
     ("timestamp", {}, ROW),
     ("flatten", {"field": "items"}, ROW),
     ("filter", {"condition": "$.status == 'active' && $.customer.address.country != 'US'"}, ROW),
     ("mask", {"fields": ["customer.email", "customer.lastName"], "keepLength": True}, ROW),
-    ("router", {"routes": [{"condition": "$.status == 'cancelled'", "sink": {}},
-                           {"condition": "$.isPaid == 'true'", "sink": {}}]}, ROW),
+    ("router", {"routes": [{"condition": "$.status == 'cancelled'", "sink": FILE},
+                           {"condition": "$.isPaid == 'true'", "sink": FILE}]}, ROW),
     ("select", {"fields": ["orderId", "status", "customer.email", "amount"]}, ROW),
     ("remove", {"fields": ["notes", "customer.address", "metrics"]}, ROW),
     ("snakeCase", {"deep": True}, ROW),
@@ -56,6 +60,13 @@ CASES: list[tuple[str, dict[str, Any] | None, dict[str, Any]]] = [
 ]
 METADATA = {"topic": "orders", "partition": 3, "offset": 1234, "key": "918273645",
             "headers": {"X-Request-Id": "req-1", "X-Lang": "en"}}
+
+
+def step(type_: str, config: dict[str, Any] | None) -> Step:
+    """The chain step the processor makes of this one entry: a transformer, or a router's choice."""
+    entry = load_spec({"source": FILE, "sink": FILE, "transformations": [{"type": type_, "config": config}]})
+    parsed = entry.transformations[0]
+    return RouteChoice(parsed.router) if parsed.router is not None else registry_transformer(parsed)
 
 
 def rate(step: Callable[[], object], seconds: float) -> float:
@@ -87,8 +98,7 @@ def main() -> None:
     baseline = rate(lambda: encode(decode(data)), args.seconds)
     rows: list[tuple[str, float, int]] = []
     for type_, config, payload in CASES:
-        assert registry.validate(type_, config, "bench") == [], type_
-        transformer = registry.build(type_, config)
+        transformer = step(type_, config)
         message = Message(encode(payload), dict(METADATA))
         outputs = len(transformer.transform(message))
         rows.append((type_, rate(partial(transformer.transform, message), args.seconds), outputs))

@@ -17,11 +17,10 @@ from ..pipeline.connector import ConnectorContext, Sink, Source
 from ..pipeline.message import Message
 from ..pipeline.metrics import ProcessorMetrics
 from ..pipeline.progress import ProgressTracker
-from ..processor.assembly import Factories, RunSettings, TransformerFactory, build_pipeline
+from ..processor.assembly import Factories, RunSettings, TransformerFactory, build_pipeline, registry_transformer
 from ..processor.chain import Step
 from ..processor.engine import Services
-from ..spec.api import DataFlowSpec, SinkSpec, SourceSpec
-from ..transformers import registry as transformers
+from ..spec.api import DataFlowSpec, SinkSpec, SourceSpec, TransformationSpec
 from .cases import Case, ExpectedError, ExpectedMessage, Payload
 from .memory import MemorySink, MemorySource
 
@@ -98,8 +97,8 @@ def _written(sink: Sink) -> list[Message]:
 def _transformer_factory(now: datetime | None) -> TransformerFactory:
     """The registry's transformers; with ``now`` set, those that read the wall clock read ``now``, in
     the zone it is written in (the per-instance ``clock`` seam of timestamp and insertField)."""
-    def build(type_: str, config: Mapping[str, Any] | None, when: str | None) -> Step:
-        transformer = transformers.build(type_, config, when)
+    def build(entry: TransformationSpec) -> Step:
+        transformer = registry_transformer(entry)
         if now is not None:
             for part in (transformer, getattr(transformer, "inner", None)):
                 if part is not None and hasattr(part, "clock"):

@@ -10,13 +10,12 @@ connectors and transformers (production uses the registries; tests and benches p
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from ..connectors import registry as connectors
 from ..pipeline.connector import ConnectorContext, PipelineSettings, Sink, Source
-from ..spec.api import DataFlowSpec, SinkSpec, SourceSpec
+from ..spec.api import DataFlowSpec, SinkSpec, SourceSpec, TransformationSpec
 from ..spec.durations import parse_duration
 from ..transformers import registry as transformers
 from . import connector_names as names
@@ -27,7 +26,7 @@ from .routes import RouteChoice, RouteTable
 
 SourceFactory = Callable[[SourceSpec, ConnectorContext], Source]
 SinkFactory = Callable[[SinkSpec, ConnectorContext], Sink]
-TransformerFactory = Callable[[str, Mapping[str, Any] | None, str | None], Step]
+TransformerFactory = Callable[[TransformationSpec], Step]
 
 
 def registry_source(component: SourceSpec, context: ConnectorContext) -> Source:
@@ -38,13 +37,17 @@ def registry_sink(component: SinkSpec, context: ConnectorContext) -> Sink:
     return connectors.create_sink(component.type, component.config, context)
 
 
+def registry_transformer(entry: TransformationSpec) -> Step:
+    return transformers.build(entry.type, entry.config, entry.when)
+
+
 @dataclass(frozen=True, slots=True)
 class Factories:
     """Make a connector from its typed component, a transformer from its entry."""
 
     source: SourceFactory = registry_source
     sink: SinkFactory = registry_sink
-    transformer: TransformerFactory = transformers.build
+    transformer: TransformerFactory = registry_transformer
 
 
 #: Three attempts, 0.5 s doubling (docs/delivery.md).
@@ -91,7 +94,7 @@ def build_pipeline(spec: DataFlowSpec, services: Services, factories: Factories 
 
     steps: list[tuple[str, Step]] = [
         (entry.type, RouteChoice(entry.router) if entry.router is not None
-         else factories.transformer(entry.type, entry.config, entry.when))
+         else factories.transformer(entry))
         for entry in spec.transformations]
     chain = TransformChain(steps, metrics)
     table = RouteTable.of(entry.router for entry in spec.transformations if entry.router is not None)

@@ -45,6 +45,8 @@ def _transformation_types() -> list[str]:
 #: A connector's typed config: one of the config classes of the connector registry
 #: (``KafkaSourceConfig``, ``PostgreSQLSinkConfig``, ...).
 ConnectorConfig = object
+#: A transformation's typed config: its transformer's ``config_class`` (``MaskConfig``, ...).
+TransformationConfig = object
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,8 +82,11 @@ class TransformationSpec:
     ENCODED_BY_TYPE: ClassVar[bool] = True
 
     type: str = api_field("Transformation type.", choices=_transformation_types)
-    config: Mapping[str, Any] = api_field("Transformation configuration; may be omitted for types whose "
-                                          "settings are all optional.", default_factory=dict, free_form=True)
+    #: The transformer's typed config (its ``config_class``); None for ``router``, whose config is
+    #: :attr:`router`, and for an entry that failed validation.
+    config: TransformationConfig = api_field("Transformation configuration (docs/reference.md lists each type's "
+                                             "keys); may be omitted for types whose settings are all optional.",
+                                             default=None, free_form=True)
     when: str | None = api_field("Condition (the filter/router condition language); the transformation "
                                  "applies only to messages that match.", default=None)
     #: A ``router`` entry's routes with their typed sinks, parsed with the spec.

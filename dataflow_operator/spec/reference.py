@@ -1,5 +1,5 @@
 """docs/reference.md, generated from the same typed objects as the CRD: the spec's fields, each
-connector's config class, and each transformation's config keys from the transformer registry."""
+connector's config class, and each transformation's config class from the transformer registry."""
 
 from __future__ import annotations
 
@@ -44,9 +44,13 @@ def reference_markdown() -> str:
         doc = inspect.getdoc(transformer)
         if doc:
             parts.append(f"{' '.join(doc.split(chr(10) + chr(10))[0].split())}\n")
-        keys = ", ".join(f"`{key}`" for key in transformer.config_keys) or "none"
-        optional = " (config may be omitted)" if transformer.config_optional else ""
-        parts.append(f"Config keys: {keys}{optional}.\n")
+        if transformer.config_optional:
+            parts.append("The config may be omitted: every field has a default.\n")
+        config = getattr(transformer, "config_class", None)
+        if config is not None:
+            parts.extend(_tables(config, f"transformations[].config ({type_})"))
+        else:  # router: its routes' sinks are sink specs
+            parts.append(f"Config keys: {', '.join(f'`{key}`' for key in transformer.config_keys)}.\n")
     return "\n".join(parts)
 
 

@@ -39,9 +39,11 @@ class RouterSpec:
     when: str | None = None
 
     @classmethod
-    def validate_config(cls, config: Mapping[str, Any], path: str) -> list[FieldError]:
-        # The route sinks are connector specs; spec validation checks them with the sink rules.
-        fields, errors = validation.reader(config, path, cls.config_keys)
+    def parse_config(cls, config: Mapping[str, Any] | None, path: str, errors: list[FieldError]) -> None:
+        """Checks all but the route sinks, which are connector specs: spec validation parses them
+        with the sink rules into the entry's :class:`RouterSpec`."""
+        fields = Fields(config, path, errors)
+        fields.unknown_keys(cls.config_keys)
         routes = fields.config.get("routes")
         if routes is None:
             fields.error("routes", "required")
@@ -56,7 +58,6 @@ class RouterSpec:
                 route_fields = Fields(route, route_path, errors)
                 route_fields.unknown_keys(("condition", "sink"))
                 validation.condition(route_fields, "condition")
-        return errors
 
 
 def entry_rules() -> dict[str, registry.EntryRules]:

@@ -196,9 +196,9 @@ def _transformations(value: Any, path: str, errors: list[FieldError]) -> tuple[T
         if type_ is None:
             continue
         config = entry.get("config")
-        errors.extend(transformers.validate(type_, config, entry_path, when=when, rules=entry_rules()))
+        typed = transformers.parse(type_, config, entry_path, errors, when=when, rules=entry_rules())
         router = _router(config, when, f"{entry_path}.config", errors) if type_ == ROUTER_TYPE else None
-        result.append(TransformationSpec(type_, dict(config) if isinstance(config, Mapping) else {}, when, router))
+        result.append(TransformationSpec(type_, typed, when, router))
     return tuple(result)
 
 

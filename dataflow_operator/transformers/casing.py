@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from ..pipeline.config_fields import FieldError
+from ..pipeline.api_fields import api_field
+from ..pipeline.config_fields import Fields
 from ..pipeline.message import Message
 from ..pipeline.transformer import Transformer
-from . import validation
 from .jsonvalues import MISSING, encode, take_doc
 from .registry import register
 
@@ -47,20 +48,24 @@ def to_pascal(key: str) -> str:
     return "".join(pieces) if pieces else key
 
 
-class _KeyCase(Transformer):
-    config_optional = True
-    config_keys = ("deep",)
-    convert: Callable[[str], str]
-
-    def __init__(self, config: Mapping[str, Any]) -> None:
-        self.deep = bool(config.get("deep", False))
-        self._cache: dict[str, str] = {}
+@dataclass(frozen=True, slots=True)
+class KeyCaseConfig:
+    deep: bool = api_field("Rename the keys of every object at any depth, including objects inside arrays, "
+                           "instead of only the root object's.", default=False)
 
     @classmethod
-    def validate_config(cls, config: Mapping[str, Any], path: str) -> list[FieldError]:
-        fields, errors = validation.reader(config, path, cls.config_keys)
-        fields.boolean("deep")
-        return errors
+    def parse(cls, f: Fields) -> KeyCaseConfig:
+        return cls(deep=f.boolean("deep"))
+
+
+class _KeyCase(Transformer):
+    config_optional = True
+    config_class = KeyCaseConfig
+    convert: Callable[[str], str]
+
+    def __init__(self, config: KeyCaseConfig) -> None:
+        self.deep = config.deep
+        self._cache: dict[str, str] = {}
 
     def _key(self, key: str) -> str:
         try:
@@ -97,6 +102,8 @@ class _KeyCase(Transformer):
 
 @register
 class SnakeCaseTransformer(_KeyCase):
+    """snake_case keys (``firstName`` → ``first_name``, ``XMLHttpRequest`` → ``xml_http_request``)."""
+
     type_name = "snakeCase"
     convert = staticmethod(to_snake)
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Final
 
-from ..pipeline.config_fields import FieldError
+from ..pipeline.api_fields import api_field
+from ..pipeline.config_fields import Fields
 from ..pipeline.errors import InvalidDataError
 from ..pipeline.message import Message
 from ..pipeline.transformer import Transformer
-from . import validation
 from .jsonvalues import decode_text, encode, take_doc
 from .registry import register
 
@@ -19,34 +19,52 @@ _OPS: Final = {"c": ("after", "insert"), "u": ("after", "update"), "r": ("after"
                "d": ("before", "delete")}
 
 
-@register
-class DebeziumUnwrapTransformer(Transformer):
-    type_name = "debeziumUnwrap"
-    config_keys = ("inferDeleteFromTombstone", "includeSourceInMetadata", "snapshotOperation", "addOperationFields",
-                   "addSourceFields")
-    config_optional = True
-
-    def __init__(self, config: Mapping[str, Any]) -> None:
-        self.infer_delete = bool(config.get("inferDeleteFromTombstone", False))
-        self.source_in_metadata = bool(config.get("includeSourceInMetadata", False))
-        self.add_operation = bool(config.get("addOperationFields", False))
-        self.source_fields = [key.strip() for key in config.get("addSourceFields") or []
-                              if isinstance(key, str) and key.strip()]
-        self.ops = dict(_OPS)
-        if config.get("snapshotOperation") == "update":
-            self.ops["r"] = ("after", "update")
+@dataclass(frozen=True, slots=True)
+class DebeziumUnwrapConfig:
+    infer_delete_from_tombstone: bool = api_field(
+        "Turn a tombstone (empty payload) into a delete whose row is the record key, instead of dropping it.",
+        default=False)
+    include_source_in_metadata: bool = api_field("Copy every `payload.source` key into metadata as `source_<key>`.",
+                                                 default=False)
+    snapshot_operation: str = api_field("The metadata operation of a snapshot read (op `r`).", default="insert",
+                                        enum=SNAPSHOT_OPERATIONS)
+    add_operation_fields: bool = api_field("Add `__op` (the op letter) and `__deleted` (`\"true\"`/`\"false\"`) "
+                                           "to the row.", default=False)
+    add_source_fields: tuple[str, ...] = api_field("`payload.source` keys to copy into the row as `source_<key>`; "
+                                                   "absent keys are skipped.", default=())
 
     @classmethod
-    def validate_config(cls, config: Mapping[str, Any], path: str) -> list[FieldError]:
-        fields, errors = validation.reader(config, path, cls.config_keys)
-        for key in ("inferDeleteFromTombstone", "includeSourceInMetadata", "addOperationFields"):
-            fields.boolean(key)
-        value = fields.config.get("snapshotOperation")
+    def parse(cls, f: Fields) -> DebeziumUnwrapConfig:
+        infer_delete = f.boolean("inferDeleteFromTombstone")
+        source_in_metadata = f.boolean("includeSourceInMetadata")
+        add_operation = f.boolean("addOperationFields")
+        value = f.config.get("snapshotOperation")
         if value is not None and value not in SNAPSHOT_OPERATIONS:
-            fields.error("snapshotOperation", f"Unsupported value: {value!r}: supported values: "
-                                              "\"insert\", \"update\"")
-        fields.string_list("addSourceFields")
-        return errors
+            f.error("snapshotOperation", f"Unsupported value: {value!r}: supported values: \"insert\", \"update\"")
+        source_fields = f.string_list("addSourceFields")
+        # Anything but "update" (blank, or a value validation refuses) means the default, as the reference reads it.
+        return cls(infer_delete_from_tombstone=infer_delete, include_source_in_metadata=source_in_metadata,
+                   snapshot_operation="update" if value == "update" else "insert",
+                   add_operation_fields=add_operation,
+                   add_source_fields=tuple(key.strip() for key in source_fields))
+
+
+@register
+class DebeziumUnwrapTransformer(Transformer):
+    """A Debezium change event → the row it describes, with the operation in metadata."""
+
+    type_name = "debeziumUnwrap"
+    config_class = DebeziumUnwrapConfig
+    config_optional = True
+
+    def __init__(self, config: DebeziumUnwrapConfig) -> None:
+        self.infer_delete = config.infer_delete_from_tombstone
+        self.source_in_metadata = config.include_source_in_metadata
+        self.add_operation = config.add_operation_fields
+        self.source_fields = list(config.add_source_fields)
+        self.ops = dict(_OPS)
+        if config.snapshot_operation == "update":
+            self.ops["r"] = ("after", "update")
 
     def transform(self, message: Message) -> list[Message]:
         data = message.data

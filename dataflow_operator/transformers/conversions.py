@@ -9,11 +9,13 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
-from ..pipeline.config_fields import FieldError, shown, type_name
+from ..pipeline.api_fields import api_field, build
+from ..pipeline.config_fields import FieldError, Fields, shown, type_name
 from ..pipeline.errors import InvalidDataError
 from ..pipeline.message import Message
 from ..pipeline.timetext import format_rfc3339
@@ -128,35 +130,42 @@ CASTS: Final[dict[str, Callable[[Any], Any]]] = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class CastConfig:
+    spec: Mapping[str, str] = api_field("Path → type (" + ", ".join(f"`{name}`" for name in CASTS)
+                                        + "), applied in the order written.")
+
+    @classmethod
+    def parse(cls, f: Fields) -> CastConfig:
+        spec = f.config.get("spec")
+        if not isinstance(spec, Mapping) or not spec:
+            f.error("spec", "spec is required (a map of JSONPath to type)")
+            return cls(spec={})
+        for key, type_ in spec.items():
+            entry = f"{f.at('spec')}.{key}"
+            if not normalize(str(key).strip()):
+                f.errors.append(FieldError(entry, "spec keys must be non-empty JSONPaths"))
+            if not isinstance(type_, str):  # a mapping or list is not hashable, let alone a type name
+                f.errors.append(FieldError(entry, f"must be a type name, got {type_name(type_)}"))
+            elif type_ not in CASTS:
+                f.errors.append(FieldError(entry, f"Unsupported value: {shown(type_)}: supported values: "
+                                                  + ", ".join(f'"{name}"' for name in CASTS)))
+        # Keys as written (a YAML key may be a number), trimmed into paths by the transformer:
+        # trimming here could merge two entries, and each is applied in turn. A type validation
+        # refuses is kept as text: the transformer fails each message that has the field.
+        return cls(spec={str(key): str(type_) for key, type_ in spec.items()})
+
+
 @register
 class CastTransformer(Transformer):
     """Converts the value at each path to a JSON type; ``spec`` is applied in config order."""
 
     type_name = "cast"
-    config_keys = ("spec",)
+    config_class = CastConfig
 
-    def __init__(self, config: Mapping[str, Any]) -> None:
-        spec = config.get("spec") or {}
-        self.entries = [(Path(str(path).strip()), str(type_)) for path, type_ in spec.items()]
-        self.entries = [(path, type_) for path, type_ in self.entries if not path.empty]
-
-    @classmethod
-    def validate_config(cls, config: Mapping[str, Any], path: str) -> list[FieldError]:
-        fields, errors = validation.reader(config, path, cls.config_keys)
-        spec = fields.config.get("spec")
-        if not isinstance(spec, Mapping) or not spec:
-            fields.error("spec", "spec is required (a map of JSONPath to type)")
-            return errors
-        for key, type_ in spec.items():
-            entry = f"{fields.at('spec')}.{key}"
-            if not normalize(str(key).strip()):
-                errors.append(FieldError(entry, "spec keys must be non-empty JSONPaths"))
-            if not isinstance(type_, str):  # a mapping or list is not hashable, let alone a type name
-                errors.append(FieldError(entry, f"must be a type name, got {type_name(type_)}"))
-            elif type_ not in CASTS:
-                errors.append(FieldError(entry, f"Unsupported value: {shown(type_)}: supported values: "
-                                                + ", ".join(f'"{name}"' for name in CASTS)))
-        return errors
+    def __init__(self, config: CastConfig) -> None:
+        entries = [(Path(path.strip()), type_) for path, type_ in config.spec.items()]
+        self.entries = [(path, type_) for path, type_ in entries if not path.empty]
 
     def transform(self, message: Message) -> list[Message]:
         doc = take_doc(message)
@@ -261,19 +270,50 @@ def parse_instant(value: Any, source: tzinfo) -> tuple[int, int]:
     raise ValueError(f'cannot parse "{value}" as timestamp')
 
 
+@dataclass(frozen=True, slots=True)
+class TimezoneConfig:
+    timezone: str = api_field("The zone to write timestamps in: an IANA name (`Europe/Moscow`) or `±HH:MM`.")
+    fields: tuple[str, ...] = api_field("Paths of the timestamps; missing and null fields are skipped.")
+    source_timezone: str = api_field("The zone of values written without an offset.", default="UTC")
+    format: str = api_field("How the timestamps are written.", default="RFC3339Nano", enum=TIMEZONE_FORMATS)
+
+    @classmethod
+    def parse(cls, f: Fields) -> TimezoneConfig:
+        names: list[str | None] = []
+        for key, required in (("timezone", True), ("sourceTimezone", False)):
+            name = f.string(key, required=required)
+            if name is not None and name and parse_zone(name) is None:
+                f.error(key, f"invalid timezone {shown(name)}: must be an IANA name (Europe/Moscow) "
+                             "or an offset ±HH:MM")
+            names.append(name)
+        fields = validation.path_list(f, "fields")
+        format_ = f.string("format", choices=TIMEZONE_FORMATS)
+        # An empty source zone or format means the default, as the reference reads it. A zone or
+        # format that validation refuses stays as written (a missing timezone is ""): the
+        # transformer then fails every message, as the reference does.
+        return build(cls, timezone=_as_written(f, "timezone", names[0]) or "",
+                     fields=tuple(item.strip() for item in fields), source_timezone=names[1] or None,
+                     format=_as_written(f, "format", format_) or None)
+
+
+def _as_written(f: Fields, key: str, value: str | None) -> str | None:
+    """``value``, or the string at ``key`` when the reader refused it (blank, or not a choice)."""
+    written = f.config.get(key)
+    return written if value is None and isinstance(written, str) else value
+
+
 @register
 class TimezoneTransformer(Transformer):
     """Rewrites timestamps at ``fields`` in the ``timezone`` zone."""
 
     type_name = "timezone"
-    config_keys = ("timezone", "fields", "sourceTimezone", "format")
+    config_class = TimezoneConfig
 
-    def __init__(self, config: Mapping[str, Any]) -> None:
-        self.paths = [path for path in (Path(str(item).strip()) for item in config.get("fields") or [])
-                      if not path.empty]
-        name = str(config.get("timezone") or "")
-        source_name = str(config.get("sourceTimezone") or "") or "UTC"
-        self.format = str(config.get("format") or "") or "RFC3339Nano"
+    def __init__(self, config: TimezoneConfig) -> None:
+        self.paths = [path for path in (Path(item) for item in config.fields) if not path.empty]
+        name = config.timezone
+        source_name = config.source_timezone
+        self.format = config.format
         target, source = parse_zone(name), parse_zone(source_name)
         # A bad zone or format fails every message (validation rejects them before this).
         self.error: str | None = None
@@ -285,18 +325,6 @@ class TimezoneTransformer(Transformer):
             self.error = f"unsupported format {self.format!r}"
         self.target: tzinfo = target or UTC
         self.source: tzinfo = source or UTC
-
-    @classmethod
-    def validate_config(cls, config: Mapping[str, Any], path: str) -> list[FieldError]:
-        fields, errors = validation.reader(config, path, cls.config_keys)
-        for key, required in (("timezone", True), ("sourceTimezone", False)):
-            name = fields.string(key, required=required)
-            if name is not None and name and parse_zone(name) is None:
-                fields.error(key, f"invalid timezone {shown(name)}: must be an IANA name (Europe/Moscow) "
-                                  "or an offset ±HH:MM")
-        validation.path_list(fields, "fields")
-        fields.string("format", choices=TIMEZONE_FORMATS)
-        return errors
 
     def transform(self, message: Message) -> list[Message]:
         doc = take_doc(message)

@@ -5,11 +5,13 @@ mask, select, remove (transformations.md §3)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ..pipeline.config_fields import FieldError
+from ..pipeline.api_fields import api_field, build
+from ..pipeline.config_fields import Fields
 from ..pipeline.message import Message
 from ..pipeline.transformer import Transformer
 from . import validation
@@ -18,10 +20,26 @@ from .jsonvalues import MISSING, encode, encode_text, take_doc, to_text
 from .paths import Path, parse_paths
 from .registry import register
 from .timeformat import formatter_for, whole_seconds
+from .validation import ConditionConfig, FieldConfig, FieldsConfig
 
 
 def _local_now() -> datetime:
     return datetime.now().astimezone()
+
+
+@dataclass(frozen=True, slots=True)
+class TimestampConfig:
+    field_name: str = api_field("Path of the field to set; `meta.ts` creates `{\"meta\":{\"ts\":…}}`.",
+                                default="created_at")
+    format: str = api_field("`RFC3339`, `RFC3339Nano`, `Unix`, `UnixMilli`, a Go layout name or a Go layout "
+                            "(docs/transformations.md).", default="RFC3339")
+
+    @classmethod
+    def parse(cls, f: Fields) -> TimestampConfig:
+        field_name = validation.path(f, "fieldName", required=False)
+        format_ = f.string("format")
+        # Blank means the default, as the reference reads it.
+        return build(cls, field_name=(field_name or "").strip() or None, format=(format_ or "").strip() or None)
 
 
 @register
@@ -29,24 +47,16 @@ class TimestampTransformer(Transformer):
     """Sets ``fieldName`` (default ``created_at``) to the processing time as a string."""
 
     type_name = "timestamp"
-    config_keys = ("fieldName", "format")
+    config_class = TimestampConfig
     config_optional = True
     #: The wall clock, in the process's local zone; tests replace it per instance.
     clock: Callable[[], datetime] = staticmethod(_local_now)
 
-    def __init__(self, config: Mapping[str, Any]) -> None:
-        self.path = Path((config.get("fieldName") or "").strip() or "created_at")
-        format_ = (config.get("format") or "").strip() or "RFC3339"
-        self.format = formatter_for(format_)
-        self._whole_seconds = whole_seconds(format_)
+    def __init__(self, config: TimestampConfig) -> None:
+        self.path = Path(config.field_name)
+        self.format = formatter_for(config.format)
+        self._whole_seconds = whole_seconds(config.format)
         self._second_text: tuple[int, str] = (-1, "")  # the last second formatted, and its text
-
-    @classmethod
-    def validate_config(cls, config: Mapping[str, Any], path: str) -> list[FieldError]:
-        fields, errors = validation.reader(config, path, cls.config_keys)
-        validation.path(fields, "fieldName", required=False)
-        fields.string("format")
-        return errors
 
     def transform(self, message: Message) -> list[Message]:
         doc = take_doc(message)
@@ -71,20 +81,14 @@ class FlattenTransformer(Transformer):
     """One message per element of the array at ``field``."""
 
     type_name = "flatten"
-    config_keys = ("field",)
+    config_class = FieldConfig
 
-    def __init__(self, config: Mapping[str, Any]) -> None:
-        self.path = Path(str(config.get("field") or "").strip())
+    def __init__(self, config: FieldConfig) -> None:
+        self.path = Path(config.field)
         # Non-object elements go under the configured field name; for a nested path that is the
         # whole normalised path text as one top-level key, as the reference does.
         segments = self.path.segments
         self.element_key = segments[0] if len(segments) == 1 else self.path.text
-
-    @classmethod
-    def validate_config(cls, config: Mapping[str, Any], path: str) -> list[FieldError]:
-        fields, errors = validation.reader(config, path, cls.config_keys)
-        validation.path(fields, "field")
-        return errors
 
     def transform(self, message: Message) -> list[Message]:
         doc = take_doc(message)
@@ -131,19 +135,26 @@ class FilterTransformer(Transformer):
     """Keeps the message when ``condition`` holds, drops it otherwise. Never raises."""
 
     type_name = "filter"
-    config_keys = ("condition",)
+    config_class = ConditionConfig
 
-    def __init__(self, config: Mapping[str, Any]) -> None:
-        self.condition = Condition(str(config.get("condition") or ""))
-
-    @classmethod
-    def validate_config(cls, config: Mapping[str, Any], path: str) -> list[FieldError]:
-        fields, errors = validation.reader(config, path, cls.config_keys)
-        validation.condition(fields, "condition")
-        return errors
+    def __init__(self, config: ConditionConfig) -> None:
+        self.condition = Condition(config.condition)
 
     def transform(self, message: Message) -> list[Message]:
         return [message] if self.condition.matches(message) else []
+
+
+@dataclass(frozen=True, slots=True)
+class MaskConfig:
+    fields: tuple[str, ...] = api_field("Paths of the fields to mask.")
+    mask_char: str = api_field("The mask; several characters are repeated as a unit.", default="*")
+    keep_length: bool = api_field("One mask per character of the value's text instead of three.", default=False)
+
+    @classmethod
+    def parse(cls, f: Fields) -> MaskConfig:
+        fields = validation.path_list(f, "fields")
+        mask_char = f.string("maskChar")
+        return build(cls, fields=tuple(fields), mask_char=mask_char or None, keep_length=f.boolean("keepLength"))
 
 
 @register
@@ -151,21 +162,13 @@ class MaskTransformer(Transformer):
     """Replaces each existing field with a mask string (always a JSON string)."""
 
     type_name = "mask"
-    config_keys = ("fields", "maskChar", "keepLength")
+    config_class = MaskConfig
 
-    def __init__(self, config: Mapping[str, Any]) -> None:
-        self.paths = parse_paths([str(field) for field in config.get("fields") or []])
-        self.mask = str(config.get("maskChar") or "") or "*"
-        self.keep_length = bool(config.get("keepLength", False))
+    def __init__(self, config: MaskConfig) -> None:
+        self.paths = parse_paths(config.fields)
+        self.mask = config.mask_char
+        self.keep_length = config.keep_length
         self.fixed = self.mask * 3
-
-    @classmethod
-    def validate_config(cls, config: Mapping[str, Any], path: str) -> list[FieldError]:
-        fields, errors = validation.reader(config, path, cls.config_keys)
-        validation.path_list(fields, "fields")
-        fields.string("maskChar")
-        fields.boolean("keepLength")
-        return errors
 
     def transform(self, message: Message) -> list[Message]:
         doc = take_doc(message)
@@ -190,16 +193,10 @@ class MaskTransformer(Transformer):
 class _FieldListTransformer(Transformer):
     """A step configured by ``fields`` alone: a non-empty list of paths."""
 
-    config_keys = ("fields",)
+    config_class = FieldsConfig
 
-    def __init__(self, config: Mapping[str, Any]) -> None:
-        self.paths = parse_paths([str(field) for field in config.get("fields") or []])
-
-    @classmethod
-    def validate_config(cls, config: Mapping[str, Any], path: str) -> list[FieldError]:
-        fields, errors = validation.reader(config, path, cls.config_keys)
-        validation.path_list(fields, "fields")
-        return errors
+    def __init__(self, config: FieldsConfig) -> None:
+        self.paths = parse_paths(config.fields)
 
 
 @register

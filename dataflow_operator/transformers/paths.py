@@ -21,6 +21,7 @@ index past the end pads with nulls. Deleting a path that does not exist is a no-
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any, Final
 
 from .jsonvalues import MISSING
@@ -226,5 +227,5 @@ def _list_slot(node: list[Any], segment: str) -> int | None:
     return index
 
 
-def parse_paths(raw: list[str]) -> list[Path]:
+def parse_paths(raw: Iterable[str]) -> list[Path]:
     return [Path(item) for item in raw]

@@ -47,27 +47,27 @@ def types() -> dict[str, type[Transformer]]:
 
 
 class EntryRules(Protocol):
-    """How one ``type`` of transformations entry checks its ``config``."""
+    """How one ``type`` of transformations entry reads its ``config``."""
 
     type_name: str
     config_optional: bool
     #: The keys ``config`` may hold (the reference page lists them).
     config_keys: tuple[str, ...]
 
-    def validate_config(self, config: Mapping[str, Any], path: str) -> list[FieldError]: ...
+    def parse_config(self, config: Mapping[str, Any] | None, path: str, errors: list[FieldError]) -> object: ...
 
 
 def allowed_types() -> list[str]:
     return sorted(types())
 
 
-def validate(type_: str, config: Mapping[str, Any] | None, path: str, when: str | None = None,
-             rules: Mapping[str, EntryRules] | None = None) -> list[FieldError]:
-    """Errors for one ``{type, config, when}`` entry; ``path`` is the entry's path
-    (``spec.transformations[2]``). ``rules``: the entry types accepted, by name (default: the
-    transformers; the spec adds ``router``, which is not one)."""
+def parse(type_: str, config: Any, path: str, errors: list[FieldError], *, when: str | None = None,
+          rules: Mapping[str, EntryRules] | None = None) -> object | None:
+    """The typed config of one ``{type, config, when}`` entry (None when there is none to build
+    from: an unknown type, or a required config missing or not an object); every problem is appended
+    to ``errors``. ``path`` is the entry's path (``spec.transformations[2]``). ``rules``: the entry
+    types accepted, by name (default: the transformers; the spec adds ``router``, which is not one)."""
     rules = types() if rules is None else rules
-    errors: list[FieldError] = []
     if when is not None and when.strip():
         errors.extend(FieldError(f"{path}.when", f"invalid condition {when!r}: {problem}")
                       for problem in conditions.problems(when))
@@ -76,15 +76,21 @@ def validate(type_: str, config: Mapping[str, Any] | None, path: str, when: str 
         errors.append(FieldError(f"{path}.type",
                                  f"unsupported transformation type {type_!r}; "
                                  f"allowed: {', '.join(sorted(rules))}"))
-        return errors
-    if config is None:
-        if not cls.config_optional:
-            errors.append(FieldError(f"{path}.config", f"{type_} transformation configuration is required"))
-        return errors
-    if not isinstance(config, Mapping):
+        return None
+    if config is None and not cls.config_optional:
+        errors.append(FieldError(f"{path}.config", f"{type_} transformation configuration is required"))
+        return None
+    if config is not None and not isinstance(config, Mapping):
         errors.append(FieldError(f"{path}.config", "must be an object"))
-        return errors
-    errors.extend(cls.validate_config(config, f"{path}.config"))
+        return None
+    return cls.parse_config(config, f"{path}.config", errors)
+
+
+def validate(type_: str, config: Any, path: str, when: str | None = None,
+             rules: Mapping[str, EntryRules] | None = None) -> list[FieldError]:
+    """Every problem of one entry (see :func:`parse`)."""
+    errors: list[FieldError] = []
+    parse(type_, config, path, errors, when=when, rules=rules)
     return errors
 
 
@@ -97,19 +103,16 @@ class ConditionalTransformer(Transformer):
         self.type_name = inner.type_name  # type: ignore[misc]  # per instance: the wrapped type
         self.when = conditions.Condition(when)
 
-    @classmethod
-    def validate_config(cls, config: Mapping[str, Any], path: str) -> list[FieldError]:
-        return []  # validated as the wrapped type by validate()
-
     def transform(self, message: Message) -> list[Message]:
         if self.when.matches(message):
             return self.inner.transform(message)
         return [message]
 
 
-def build(type_: str, config: Mapping[str, Any] | None, when: str | None = None) -> Transformer:
-    """The transformer for one validated entry; a blank ``when`` means "always apply"."""
-    transformer = types()[type_](config or {})
+def build(type_: str, config: object, when: str | None = None) -> Transformer:
+    """The transformer of ``type_`` for its typed ``config`` (from :func:`parse`); a blank ``when``
+    means "always apply"."""
+    transformer = types()[type_](config)
     if when is not None and when.strip():
         return ConditionalTransformer(transformer, when)
     return transformer

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from ..pipeline.config_fields import FieldError
+from ..pipeline.api_fields import api_field, build
+from ..pipeline.config_fields import FieldError, Fields
 from ..pipeline.errors import InvalidDataError
 from ..pipeline.message import Message
 from ..pipeline.timetext import format_rfc3339
@@ -17,6 +19,7 @@ from . import validation
 from .jsonvalues import MISSING, decode_text, encode, metadata_text, take_doc
 from .paths import Path, normalize
 from .registry import register
+from .validation import FieldConfig
 
 
 def _split_pair(text: str) -> tuple[str, str] | None:
@@ -28,38 +31,55 @@ def _split_pair(text: str) -> tuple[str, str] | None:
     return left, right
 
 
+def _has_errors(f: Fields) -> bool:
+    """Whether this config object has a problem reported so far. ``f.errors`` may also hold the
+    rest of the spec's problems (and the entry's ``when``), which do not count."""
+    return any(error.path == f.path or error.path.startswith(f.path + ".") for error in f.errors)
+
+
+@dataclass(frozen=True, slots=True)
+class ReplaceFieldConfig:
+    renames: tuple[str, ...] = api_field("`oldPath:newPath` pairs: each moves a value, creating new parents and "
+                                         "pruning the parents the old field leaves empty.", default=())
+    include: tuple[str, ...] = api_field("Paths of the fields to keep, at their nested place (not with `exclude`).",
+                                         default=())
+    exclude: tuple[str, ...] = api_field("Paths of the fields to delete, with any parent object they leave empty "
+                                         "(not with `include`).", default=())
+
+    @classmethod
+    def parse(cls, f: Fields) -> ReplaceFieldConfig:
+        renames = validation.pair_list(f, "renames", "oldPath:newPath", required=False)
+        include = f.string_list("include")
+        exclude = f.string_list("exclude")
+        if not (renames or include or exclude) and not _has_errors(f):
+            f.errors.append(FieldError(f.path, "at least one of renames, include, or exclude is required"))
+        if include and exclude:
+            f.error("exclude", "include and exclude are mutually exclusive")
+        # Renames stay as written: a malformed one fails each object payload (reference behaviour).
+        return cls(renames=tuple(renames), include=tuple(item.strip() for item in include),
+                   exclude=tuple(item.strip() for item in exclude))
+
+
 @register
 class ReplaceFieldTransformer(Transformer):
     """Keep (include) or drop (exclude) fields, then rename; emptied parents are pruned."""
 
     type_name = "replaceField"
-    config_keys = ("renames", "include", "exclude")
+    config_class = ReplaceFieldConfig
 
-    def __init__(self, config: Mapping[str, Any]) -> None:
-        self.include = [Path(str(item).strip()) for item in config.get("include") or []]
-        self.exclude = [Path(str(item).strip()) for item in config.get("exclude") or []]
+    def __init__(self, config: ReplaceFieldConfig) -> None:
+        self.include = [Path(item) for item in config.include]
+        self.exclude = [Path(item) for item in config.exclude]
         self.renames: list[tuple[Path, Path]] = []
         self.bad_rename: str | None = None
-        for rename in config.get("renames") or []:
-            pair = _split_pair(str(rename))
+        for rename in config.renames:
+            pair = _split_pair(rename)
             if pair is None:
-                self.bad_rename = str(rename)
+                self.bad_rename = rename
                 break
             old, new = Path(pair[0]), Path(pair[1])
             if old.text != new.text and not old.empty and not new.empty:
                 self.renames.append((old, new))
-
-    @classmethod
-    def validate_config(cls, config: Mapping[str, Any], path: str) -> list[FieldError]:
-        fields, errors = validation.reader(config, path, cls.config_keys)
-        renames = validation.pair_list(fields, "renames", "oldPath:newPath", required=False)
-        include = fields.string_list("include")
-        exclude = fields.string_list("exclude")
-        if not (renames or include or exclude) and not errors:
-            errors.append(FieldError(path, "at least one of renames, include, or exclude is required"))
-        if include and exclude:
-            fields.error("exclude", "include and exclude are mutually exclusive")
-        return errors
 
     def transform(self, message: Message) -> list[Message]:
         doc = take_doc(message)
@@ -88,28 +108,33 @@ class ReplaceFieldTransformer(Transformer):
         return [message.derive(encode(doc))]
 
 
+@dataclass(frozen=True, slots=True)
+class HeadersToPayloadConfig:
+    mappings: tuple[str, ...] = api_field("`HeaderName:field.path` pairs, split at the first `:`, both sides "
+                                          "trimmed; header names match exactly.")
+
+    @classmethod
+    def parse(cls, f: Fields) -> HeadersToPayloadConfig:
+        # As written: a malformed mapping fails each message with headers (reference behaviour).
+        return cls(mappings=tuple(validation.pair_list(f, "mappings", "headerName:fieldPath", required=True)))
+
+
 @register
 class HeadersToPayloadTransformer(Transformer):
     """Copies Kafka headers (``metadata["headers"]``) into the payload as strings."""
 
     type_name = "headersToPayload"
-    config_keys = ("mappings",)
+    config_class = HeadersToPayloadConfig
 
-    def __init__(self, config: Mapping[str, Any]) -> None:
+    def __init__(self, config: HeadersToPayloadConfig) -> None:
         self.mappings: list[tuple[str, Path]] = []
         self.bad_mapping: str | None = None
-        for mapping in config.get("mappings") or []:
-            pair = _split_pair(str(mapping))
+        for mapping in config.mappings:
+            pair = _split_pair(mapping)
             if pair is None:
-                self.bad_mapping = str(mapping)
+                self.bad_mapping = mapping
                 break
             self.mappings.append((pair[0], Path(pair[1])))
-
-    @classmethod
-    def validate_config(cls, config: Mapping[str, Any], path: str) -> list[FieldError]:
-        fields, errors = validation.reader(config, path, cls.config_keys)
-        validation.pair_list(fields, "mappings", "headerName:fieldPath", required=True)
-        return errors
 
     def transform(self, message: Message) -> list[Message]:
         headers = message.metadata.get("headers")
@@ -131,23 +156,30 @@ class HeadersToPayloadTransformer(Transformer):
 MAX_FLATTEN_DEPTH: Final = 64
 
 
+@dataclass(frozen=True, slots=True)
+class StructFlattenConfig:
+    delimiter: str = api_field("Joins the keys of nested objects; it may not be `\"\"`, and surrounding spaces "
+                               "are trimmed.", default=".")
+
+    @classmethod
+    def parse(cls, f: Fields) -> StructFlattenConfig:
+        delimiter = f.string("delimiter")
+        if delimiter == "":
+            f.error("delimiter", "delimiter must be a non-empty string")
+        # Blank means the default, as the reference reads it.
+        return build(cls, delimiter=(delimiter or "").strip() or None)
+
+
 @register
 class StructFlattenTransformer(Transformer):
     """Nested objects → one level, keys joined by ``delimiter``; arrays stay whole."""
 
     type_name = "structFlatten"
-    config_keys = ("delimiter",)
+    config_class = StructFlattenConfig
     config_optional = True
 
-    def __init__(self, config: Mapping[str, Any]) -> None:
-        self.delimiter = str(config.get("delimiter") or "").strip() or "."
-
-    @classmethod
-    def validate_config(cls, config: Mapping[str, Any], path: str) -> list[FieldError]:
-        fields, errors = validation.reader(config, path, cls.config_keys)
-        if fields.string("delimiter") == "":
-            fields.error("delimiter", "delimiter must be a non-empty string")
-        return errors
+    def __init__(self, config: StructFlattenConfig) -> None:
+        self.delimiter = config.delimiter
 
     def transform(self, message: Message) -> list[Message]:
         doc = take_doc(message)
@@ -196,16 +228,10 @@ class ExtractFieldTransformer(Transformer):
     """The payload becomes the value at ``field`` (any JSON type)."""
 
     type_name = "extractField"
-    config_keys = ("field",)
+    config_class = FieldConfig
 
-    def __init__(self, config: Mapping[str, Any]) -> None:
-        self.path = Path(str(config.get("field") or "").strip())
-
-    @classmethod
-    def validate_config(cls, config: Mapping[str, Any], path: str) -> list[FieldError]:
-        fields, errors = validation.reader(config, path, cls.config_keys)
-        validation.path(fields, "field")
-        return errors
+    def __init__(self, config: FieldConfig) -> None:
+        self.path = Path(config.field)
 
     def transform(self, message: Message) -> list[Message]:
         if self.path.empty:
@@ -216,27 +242,31 @@ class ExtractFieldTransformer(Transformer):
         return [message.derive(encode(value))]
 
 
+@dataclass(frozen=True, slots=True)
+class HoistFieldConfig:
+    field: str = api_field("The key to wrap the payload in: a top-level key without dots.")
+
+    @classmethod
+    def parse(cls, f: Fields) -> HoistFieldConfig:
+        value = validation.path(f, "field")
+        if value is not None and "." in normalize(value.strip()):
+            f.error("field", "must be a simple top-level key without dots")
+        return cls(field=(value or "").strip())
+
+
 @register
 class HoistFieldTransformer(Transformer):
     """The payload becomes ``{"<field>": <payload>}``, the payload bytes copied verbatim."""
 
     type_name = "hoistField"
-    config_keys = ("field",)
+    config_class = HoistFieldConfig
 
-    def __init__(self, config: Mapping[str, Any]) -> None:
+    def __init__(self, config: HoistFieldConfig) -> None:
         # The key is read like a one-segment path, exactly as extractField reads its field, so
         # hoistField(X) then extractField(X) gives the original back for every valid X.
-        path = Path(str(config.get("field") or "").strip())
+        path = Path(config.field)
         key = path.segments[0] if len(path.segments) == 1 else path.text
         self.prefix = b"{" + encode(key) + b":" if key else b""
-
-    @classmethod
-    def validate_config(cls, config: Mapping[str, Any], path: str) -> list[FieldError]:
-        fields, errors = validation.reader(config, path, cls.config_keys)
-        value = validation.path(fields, "field")
-        if value is not None and "." in normalize(value.strip()):
-            fields.error("field", "must be a simple top-level key without dots")
-        return errors
 
     def transform(self, message: Message) -> list[Message]:
         if not self.prefix or take_doc(message) is MISSING:
@@ -252,38 +282,45 @@ def _local_now() -> datetime:
 _Resolver = Callable[[Mapping[str, Any], Callable[[], datetime]], Any]
 
 
+@dataclass(frozen=True, slots=True)
+class InsertFieldConfig:
+    fields: Mapping[str, str] = api_field("Path → value, applied in the order written: `${now}`, "
+                                          "`${metadata.KEY}`, `json:<JSON>` or a literal string.")
+
+    @classmethod
+    def parse(cls, f: Fields) -> InsertFieldConfig:
+        values = f.string_map("fields", required=True)
+        for key, raw in values.items():
+            if not normalize(key.strip()):
+                f.errors.append(FieldError(f"{f.at('fields')}.{key}", "must name a field"))
+            if raw.startswith("json:") and decode_text(raw[5:]) is MISSING:
+                f.errors.append(FieldError(f"{f.at('fields')}.{key}", f"invalid json value {raw!r}"))
+        # Keys as written (trimmed into paths by the transformer): trimming here could merge two
+        # entries, and each is applied in turn. An invalid json: value fails each object payload.
+        return cls(fields=values)
+
+
 @register
 class InsertFieldTransformer(Transformer):
     """Sets fields to literals, ``${now}``, ``${metadata.KEY}`` or ``json:`` values."""
 
     type_name = "insertField"
-    config_keys = ("fields",)
+    config_class = InsertFieldConfig
     clock: Callable[[], datetime] = staticmethod(_local_now)
 
-    def __init__(self, config: Mapping[str, Any]) -> None:
-        fields = config.get("fields") or {}
+    def __init__(self, config: InsertFieldConfig) -> None:
+        fields = config.fields
         self.entries: list[tuple[Path, _Resolver]] = []
         self.error: str | None = None
-        paths = [Path(str(key).strip()) for key in fields]
+        paths = [Path(key.strip()) for key in fields]
         for position, (path, raw) in enumerate(zip(paths, fields.values(), strict=True)):
             if path.empty:
                 continue
-            resolver = _resolver(str(raw), path, paths[position + 1:])
+            resolver = _resolver(raw, path, paths[position + 1:])
             if resolver is None:
                 self.error = f'insertField "{path.text}": invalid json value "{raw}"'
                 break
             self.entries.append((path, resolver))
-
-    @classmethod
-    def validate_config(cls, config: Mapping[str, Any], path: str) -> list[FieldError]:
-        fields, errors = validation.reader(config, path, cls.config_keys)
-        values = fields.string_map("fields", required=True)
-        for key, raw in values.items():
-            if not normalize(key.strip()):
-                errors.append(FieldError(f"{fields.at('fields')}.{key}", "must name a field"))
-            if raw.startswith("json:") and decode_text(raw[5:]) is MISSING:
-                errors.append(FieldError(f"{fields.at('fields')}.{key}", f"invalid json value {raw!r}"))
-        return errors
 
     def transform(self, message: Message) -> list[Message]:
         doc = take_doc(message)

@@ -1,30 +1,23 @@
-"""Config-validation helpers shared by the transformer modules (transformations.md §1.1)."""
+"""Config readers shared by the transformer modules (transformations.md §1.1), and the config
+classes of the transformers configured by one path or a list of paths."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
 
+from ..pipeline.api_fields import api_field
 from ..pipeline.config_fields import FieldError, Fields
 from . import conditions
 from .paths import normalize
 
 
-def reader(config: Mapping[str, Any], path: str, allowed: tuple[str, ...]) -> tuple[Fields, list[FieldError]]:
-    """A :class:`Fields` over ``config`` that has already flagged unknown keys (typos would
-    otherwise be ignored silently)."""
-    errors: list[FieldError] = []
-    fields = Fields(config, path, errors)
-    fields.unknown_keys(allowed)
-    return fields, errors
-
-
-def condition(fields: Fields, key: str) -> None:
-    """``key`` must be a non-empty, well-formed condition."""
+def condition(fields: Fields, key: str) -> str | None:
+    """``key`` must be a non-empty, well-formed condition; its text (even when ill-formed)."""
     text = fields.string(key, required=True)
     if text is not None:
         for problem in conditions.problems(text):
             fields.error(key, f"invalid condition {text!r}: {problem}")
+    return text
 
 
 def path(fields: Fields, key: str, *, required: bool = True) -> str | None:
@@ -59,3 +52,30 @@ def pair_list(fields: Fields, key: str, expected: str, *, required: bool) -> lis
                     fields.errors.append(FieldError(f"{fields.at(key)}[{index}]",
                                                     f"must have the form {expected}, got {value!r}"))
     return values
+
+
+@dataclass(frozen=True, slots=True)
+class FieldConfig:
+    field: str = api_field("Path of the field (`a.b`, `$.a.b`, `items[0]`).")
+
+    @classmethod
+    def parse(cls, f: Fields) -> FieldConfig:
+        return cls(field=(path(f, "field") or "").strip())
+
+
+@dataclass(frozen=True, slots=True)
+class FieldsConfig:
+    fields: tuple[str, ...] = api_field("Paths of the fields.")
+
+    @classmethod
+    def parse(cls, f: Fields) -> FieldsConfig:
+        return cls(fields=tuple(path_list(f, "fields")))
+
+
+@dataclass(frozen=True, slots=True)
+class ConditionConfig:
+    condition: str = api_field("The condition (docs/transformations.md, \"Conditions\").")
+
+    @classmethod
+    def parse(cls, f: Fields) -> ConditionConfig:
+        return cls(condition=condition(f, "condition") or "")

@@ -8,8 +8,6 @@ never log them.
 
 from __future__ import annotations
 
-from typing import Any
-
 from ...observability.redaction import register_secrets
 from ..pem_files import PemFiles, is_pem_content
 from .settings import KafkaSasl, KafkaSinkConfig, KafkaSourceConfig, KafkaTls
@@ -21,6 +19,10 @@ _SASL_MECHANISMS = {"plain": "PLAIN", "scram-sha-256": "SCRAM-SHA-256", "scram-s
 DELIVERY_TIMEOUT_MS = 120_000
 # librdkafka emits statistics this often; the broker states in them drive connection_status.
 STATISTICS_INTERVAL_MS = 1000
+
+
+#: librdkafka properties as plain values; the connectors add the client's callbacks.
+ClientProperties = dict[str, str | int | bool]
 
 
 class KafkaConfigError(ValueError):
@@ -40,10 +42,10 @@ def topic_of(config: KafkaSinkConfig) -> str:
     return config.topic.strip()
 
 
-def security_properties(config: KafkaSinkConfig, pem_files: PemFiles) -> dict[str, Any]:
+def security_properties(config: KafkaSinkConfig, pem_files: PemFiles) -> ClientProperties:
     """``security.protocol`` plus the SASL and TLS properties it needs."""
     protocol = config.security_protocol
-    properties: dict[str, Any] = {"security.protocol": protocol}
+    properties: ClientProperties = {"security.protocol": protocol}
     if protocol.startswith("SASL"):
         properties.update(_sasl_properties(config.sasl))
     if protocol.endswith("SSL"):
@@ -51,7 +53,7 @@ def security_properties(config: KafkaSinkConfig, pem_files: PemFiles) -> dict[st
     return properties
 
 
-def _sasl_properties(sasl: KafkaSasl | None) -> dict[str, Any]:
+def _sasl_properties(sasl: KafkaSasl | None) -> ClientProperties:
     if sasl is None:
         raise KafkaConfigError("sasl: required for a SASL security protocol")
     mechanism = _SASL_MECHANISMS.get(sasl.mechanism)
@@ -64,8 +66,8 @@ def _sasl_properties(sasl: KafkaSasl | None) -> dict[str, Any]:
     return {"sasl.mechanism": mechanism, "sasl.username": sasl.username, "sasl.password": sasl.password}
 
 
-def _tls_properties(tls: KafkaTls, pem_files: PemFiles) -> dict[str, Any]:
-    properties: dict[str, Any] = {}
+def _tls_properties(tls: KafkaTls, pem_files: PemFiles) -> ClientProperties:
+    properties: ClientProperties = {}
     if tls.ca_file:
         # A CA given means verification against it, even if insecureSkipVerify is also set (REF).
         properties["ssl.ca.location"] = pem_files.path_for(tls.ca_file)
@@ -82,7 +84,7 @@ def _tls_properties(tls: KafkaTls, pem_files: PemFiles) -> dict[str, Any]:
     return properties
 
 
-def common_properties(config: KafkaSinkConfig, pem_files: PemFiles) -> dict[str, Any]:
+def common_properties(config: KafkaSinkConfig, pem_files: PemFiles) -> ClientProperties:
     return {
         "bootstrap.servers": brokers_of(config),
         "client.id": CLIENT_ID,
@@ -91,8 +93,8 @@ def common_properties(config: KafkaSinkConfig, pem_files: PemFiles) -> dict[str,
     }
 
 
-def consumer_properties(config: KafkaSourceConfig, pem_files: PemFiles) -> dict[str, Any]:
-    properties = {
+def consumer_properties(config: KafkaSourceConfig, pem_files: PemFiles) -> ClientProperties:
+    properties: ClientProperties = {
         **common_properties(config, pem_files),
         "group.id": config.consumer_group,
         # A new group starts at the oldest record (REF: sarama OffsetOldest).
@@ -109,7 +111,7 @@ def consumer_properties(config: KafkaSourceConfig, pem_files: PemFiles) -> dict[
     return properties
 
 
-def producer_properties(config: KafkaSinkConfig, pem_files: PemFiles) -> dict[str, Any]:
+def producer_properties(config: KafkaSinkConfig, pem_files: PemFiles) -> ClientProperties:
     return {
         **common_properties(config, pem_files),
         # Idempotence implies acks=all and in-order, duplicate-free retries within one session.

@@ -14,10 +14,16 @@ import threading
 
 from confluent_kafka import KafkaError, KafkaException
 
+from ...observability.repeats import hold_back_repeats
 from ...pipeline.metrics import ConnectorMetrics
 from .errors import KafkaClientError, error_type_of, from_exception
 
+#: While a broker is down librdkafka logs, and reports through ``error_cb``, the same failure
+#: hundreds of times a minute: identical lines are held back (and counted) on both loggers.
 log = logging.getLogger(__name__)
+#: The clients' ``logger``: librdkafka's own lines.
+client_log = logging.getLogger("dataflow_operator.connectors.kafka.librdkafka")
+hold_back_repeats(log, client_log)
 
 
 class ConnectionMonitor:

@@ -17,7 +17,7 @@ from ...pipeline.connector import BatchLimits, ConnectorContext, Sink, WriteFail
 from ...pipeline.message import Message
 from ..pem_files import PemFiles
 from .config import producer_properties, topic_of
-from .connection import ConnectionMonitor
+from .connection import ConnectionMonitor, client_log
 from .errors import KafkaClientError, from_exception
 from .settings import KafkaSinkConfig
 
@@ -48,16 +48,14 @@ class KafkaSink(Sink):
 
     def connect(self) -> None:
         properties = producer_properties(self.config, self._pem_files)
-        properties["error_cb"] = self._monitor.on_error
-        properties["stats_cb"] = self._monitor.on_stats
-        properties["logger"] = log
-        producer = Producer(properties)
+        producer = Producer({**properties, "error_cb": self._monitor.on_error, "stats_cb": self._monitor.on_stats,
+                             "logger": client_log})
         self._producer = producer
         try:
             producer.list_topics(self.topic, timeout=CONNECT_TIMEOUT)
         except KafkaException as exc:
             producer.poll(0)  # serve the error callbacks queued meanwhile: they hold the reason
-            raise self._monitor.connect_failure(exc, properties["bootstrap.servers"]) from exc
+            raise self._monitor.connect_failure(exc, str(properties["bootstrap.servers"])) from exc
         self._monitor.set_connected(True)
 
     def batch_limits(self) -> BatchLimits:

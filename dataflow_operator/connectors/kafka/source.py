@@ -18,13 +18,14 @@ from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Consumer, KafkaError, Kafka
 from confluent_kafka import Message as KafkaMessage
 from confluent_kafka import TopicPartition as KafkaTopicPartition
 
+from ...observability.repeats import hold_back_repeats
 from ...pipeline.connector import ConnectorContext, Source
 from ...pipeline.errors import ClassifiedError
 from ...pipeline.message import Message
 from ..pem_files import PemFiles
 from .committer import OffsetCommitter
 from .config import consumer_properties, topic_of
-from .connection import ConnectionMonitor
+from .connection import ConnectionMonitor, client_log
 from .errors import KafkaClientError, error_type_of, from_exception
 from .gate import ConsumerGate
 from .offsets import OffsetLedger, PartitionLedger
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from confluent_kafka._types import HeadersType
 
 log = logging.getLogger(__name__)
+hold_back_repeats(log)  # while the coordinator is away, every commit and consume fails alike
 
 CONNECT_TIMEOUT = 15.0
 # On revocation, how long to wait for in-flight messages to be acknowledged: at most LIMIT, and no
@@ -72,17 +74,14 @@ class KafkaSource(Source):
 
     def connect(self) -> None:
         properties = consumer_properties(self.config, self._pem_files)
-        properties["error_cb"] = self._monitor.on_error
-        properties["stats_cb"] = self._monitor.on_stats
-        properties["on_commit"] = self._committer.on_commit
-        properties["logger"] = log
-        consumer = Consumer(properties)
+        consumer = Consumer({**properties, "error_cb": self._monitor.on_error, "stats_cb": self._monitor.on_stats,
+                             "on_commit": self._committer.on_commit, "logger": client_log})
         self._consumer = consumer
         try:
             metadata = consumer.list_topics(self.topic, timeout=CONNECT_TIMEOUT)
         except KafkaException as exc:
             consumer.poll(0)  # serve the error callbacks queued meanwhile: they hold the reason
-            raise self._monitor.connect_failure(exc, properties["bootstrap.servers"]) from exc
+            raise self._monitor.connect_failure(exc, str(properties["bootstrap.servers"])) from exc
         topic = metadata.topics.get(self.topic)
         if topic is not None and topic.error is not None:
             # Not fatal: the topic may be created after the pipeline starts; the group waits for it.

@@ -6,9 +6,7 @@ from typing import Any
 
 import pytest
 
-from dataflow_operator.transformers import registry
-
-from .helpers import PASS, Raises, build, check, message
+from .helpers import PASS, Raises, build, built, check, message
 
 NOT_JSON = "not json"
 
@@ -89,7 +87,7 @@ def test_cast_writes_whole_floats_like_go() -> None:
 
 
 def test_cast_unknown_type_at_runtime() -> None:
-    check(registry.build("cast", {"spec": {"v": "decimal"}}), '{"v":1}', Raises("unsupported type"))
+    check(built("cast", {"spec": {"v": "decimal"}}), '{"v":1}', Raises("unsupported type"))
 
 
 # -- timezone ------------------------------------------------------------------------------------
@@ -153,6 +151,6 @@ def test_timezone(config: dict[str, Any], data: str, expected: Any) -> None:
     {"timezone": "UTC", "format": "Kitchen", "fields": ["ts"]},
 ])
 def test_timezone_invalid_config_fails_every_message(config: dict[str, Any]) -> None:
-    transformer = registry.build("timezone", config)
+    transformer = built("timezone", config)
     check(transformer, '{"ts":1}', Raises("timezone: "))
     check(transformer, NOT_JSON, PASS)

@@ -13,13 +13,12 @@ from dataflow_operator.pipeline.message import Message
 from dataflow_operator.processor.routes import RouteChoice
 from dataflow_operator.spec.api import SinkSpec
 from dataflow_operator.spec.routes import RouterSpec, RouteSpec
-from dataflow_operator.transformers import registry
 from dataflow_operator.transformers.casing import to_pascal, to_snake
 from dataflow_operator.transformers.conditions import Condition, problems
 from dataflow_operator.transformers.jsonvalues import decode, encode
 from dataflow_operator.transformers.paths import Path
 
-from .helpers import step
+from .helpers import built, step
 
 KEYS = st.text(alphabet="abcxyz_.Ab01 é$#\\", min_size=0, max_size=6)
 SCALARS = (st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70)
@@ -41,7 +40,7 @@ SIMPLE_FIELD = st.text(alphabet="abcxyz_0123456789", min_size=1, max_size=8)
 
 def run(type_: str, config: dict[str, Any], data: bytes,
         metadata: dict[str, Any] | None = None) -> list[Message]:
-    return registry.build(type_, config).transform(Message(data, dict(metadata or {})))
+    return built(type_, config).transform(Message(data, dict(metadata or {})))
 
 
 @given(field=SIMPLE_FIELD, value=JSON_VALUES)
@@ -59,7 +58,7 @@ def test_select_never_invents_keys(doc: dict[str, Any], fields: list[str]) -> No
         return
     data = json.dumps(doc).encode()
     incoming = Message(data, {})
-    out = registry.build("select", {"fields": fields}).transform(incoming)
+    out = built("select", {"fields": fields}).transform(incoming)
     assert len(out) == 1
     if out[0] is incoming:
         return  # nothing matched: the original comes back
@@ -79,7 +78,7 @@ def test_struct_flatten_leaves_no_nested_objects(doc: dict[str, Any], delimiter:
 @given(data=PAYLOADS, condition=CONDITION_TEXT, metadata=METADATA)
 def test_filter_never_changes_a_message(data: bytes, condition: str, metadata: dict[str, Any]) -> None:
     incoming = Message(data, metadata)
-    out = registry.build("filter", {"condition": condition}).transform(incoming)
+    out = built("filter", {"condition": condition}).transform(incoming)
     assert out == [] or (len(out) == 1 and out[0] is incoming and out[0].data == data)
 
 
@@ -190,7 +189,7 @@ def test_handing_decoded_payloads_between_steps_changes_no_output(data: bytes) -
 
 def test_a_handed_over_payload_is_taken_once() -> None:
     message = Message(b'{"a":"secret","b":1}', {})
-    [masked] = registry.build("mask", {"fields": ["a"]}).transform(message)
+    [masked] = built("mask", {"fields": ["a"]}).transform(message)
     assert masked.doc == {"a": "***", "b": 1}
-    [stamped] = registry.build("timestamp", {"fieldName": "t", "format": "2006"}).transform(masked)
+    [stamped] = built("timestamp", {"fieldName": "t", "format": "2006"}).transform(masked)
     assert masked.doc is None and stamped.doc is not None and stamped.doc["a"] == "***"

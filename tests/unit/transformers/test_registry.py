@@ -6,11 +6,12 @@ from typing import Any
 
 import pytest
 
+from dataflow_operator.pipeline.config_fields import FieldError
 from dataflow_operator.spec.routes import entry_rules
 from dataflow_operator.transformers import registry
 from dataflow_operator.transformers.registry import ConditionalTransformer
 
-from .helpers import PASS, build, check, message
+from .helpers import PASS, build, built, check, message
 
 P = "spec.transformations[2]"
 C = f"{P}.config"
@@ -120,6 +121,18 @@ def test_valid_config(type_: str, config: Any) -> None:
     assert errors(type_, config) == []
 
 
+def test_replace_field_needs_an_option_even_when_the_spec_has_other_problems() -> None:
+    # parse appends to the spec's one list of errors: only this config's own problems may hide this one.
+    found = [FieldError("spec.source.config.topic", "required")]
+    registry.parse("replaceField", {}, P, found, when="($.a")
+    assert [(error.path, error.message) for error in found[1:]] == [
+        (f"{P}.when", "invalid condition '($.a': unbalanced parentheses"),
+        (C, "at least one of renames, include, or exclude is required")]
+    found = []
+    registry.parse("replaceField", {"include": "a"}, P, found)
+    assert [error.path for error in found] == [f"{C}.include"]
+
+
 def test_when_is_validated() -> None:
     assert errors("snakeCase", {}, when="($.a") == [
         (f"{P}.when", "invalid condition '($.a': unbalanced parentheses")]
@@ -142,9 +155,9 @@ def test_when_on_a_filter_only_filters_matching_messages() -> None:
 
 
 def test_blank_when_always_applies() -> None:
-    assert not isinstance(registry.build("snakeCase", {}, when="  "), ConditionalTransformer)
+    assert not isinstance(built("snakeCase", {}, when="  "), ConditionalTransformer)
 
 
 def test_missing_config_builds_with_defaults() -> None:
-    out = registry.build("structFlatten", None).transform(message('{"a":{"b":1}}'))
+    out = built("structFlatten", None).transform(message('{"a":{"b":1}}'))
     assert out[0].data == b'{"a.b":1}'

@@ -9,9 +9,7 @@ from typing import Any
 
 import pytest
 
-from dataflow_operator.transformers import registry
-
-from .helpers import FIXED_TIME, PASS, Raises, build, check, message
+from .helpers import FIXED_TIME, PASS, Raises, build, built, check, message
 
 NOT_JSON = "not json at all"
 
@@ -57,7 +55,7 @@ def test_replace_field(config: dict[str, Any], data: str, expected: Any) -> None
 ])
 def test_replace_field_bad_rename_fails_only_object_payloads(rename: str, data: str, expected: Any) -> None:
     # The webhook rejects such a config; built anyway, it fails per message (reference behaviour).
-    check(registry.build("replaceField", {"renames": ["ok:fine", rename]}), data, expected)
+    check(built("replaceField", {"renames": ["ok:fine", rename]}), data, expected)
 
 
 # -- headersToPayload ----------------------------------------------------------------------------
@@ -88,7 +86,7 @@ def test_headers_to_payload(mappings: list[str], data: str, headers: Any, expect
 
 
 def test_headers_to_payload_malformed_mapping() -> None:
-    transformer = registry.build("headersToPayload", {"mappings": ["X-Request-Id:rid", "broken"]})
+    transformer = built("headersToPayload", {"mappings": ["X-Request-Id:rid", "broken"]})
     check(transformer, "{}", Raises('invalid header mapping format: "broken"'), {"headers": HEADERS})
     check(transformer, "{}", PASS, {})  # no headers: passthrough, no error
 
@@ -179,7 +177,7 @@ def test_hoist_field_copies_the_payload_verbatim() -> None:
 
 
 def test_hoist_field_blank_field_built_without_validation_passes() -> None:
-    check(registry.build("hoistField", {"field": "  "}), '{"a":1}', PASS)
+    check(built("hoistField", {"field": "  "}), '{"a":1}', PASS)
 
 
 # -- insertField ---------------------------------------------------------------------------------
@@ -218,7 +216,7 @@ def test_insert_field(fields: dict[str, str], data: str, expected: Any) -> None:
 
 
 def test_insert_field_invalid_json_value_fails_each_message() -> None:
-    transformer = registry.build("insertField", {"fields": {"ok": "1", "bad": "json:{nope"}})
+    transformer = built("insertField", {"fields": {"ok": "1", "bad": "json:{nope"}})
     check(transformer, "{}", Raises('insertField "bad": invalid json value "json:{nope"'))
     check(transformer, "[1]", PASS)
 
