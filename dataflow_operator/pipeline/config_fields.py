@@ -6,7 +6,9 @@ what was expected, instead of raising, so one pass reports every problem in a ma
 
 from __future__ import annotations
 
+import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -34,6 +36,17 @@ class SpecError(ValueError):
 
 
 _SHOWN_CHARS = 40
+#: Keys written bare in a field path; any other key is written quoted, ``parent["a.b"]``, so that a
+#: key holding dots, colons, spaces or line breaks neither forges another path nor breaks the line.
+_BARE_KEY = re.compile(r"[A-Za-z0-9_$-]+")
+
+
+def field_path(parent: str, key: object) -> str:
+    """The path of ``key`` inside the object at ``parent`` ("" for the document itself)."""
+    text = str(key)
+    if _BARE_KEY.fullmatch(text):
+        return f"{parent}.{text}" if parent else text
+    return f"{parent}[{json.dumps(text)}]"
 
 
 def shown(text: str) -> str:
@@ -73,7 +86,7 @@ class Fields:
         self.config: Mapping[str, Any] = config
 
     def at(self, key: str) -> str:
-        return f"{self.path}.{key}"
+        return field_path(self.path, key)
 
     def error(self, key: str, message: str) -> None:
         self.errors.append(FieldError(self.at(key), message))
@@ -173,10 +186,10 @@ class Fields:
         result: dict[str, str] = {}
         for item_key, item in value.items():
             if not isinstance(item_key, str):
-                self.errors.append(FieldError(f"{self.at(key)}.{item_key}",
+                self.errors.append(FieldError(field_path(self.at(key), item_key),
                                               f"key must be a string, got {type_name(item_key)}"))
             elif not isinstance(item, str):
-                self.errors.append(FieldError(f"{self.at(key)}.{item_key}",
+                self.errors.append(FieldError(field_path(self.at(key), item_key),
                                               f"must be a string, got {type_name(item)}"))
             else:
                 result[item_key] = item

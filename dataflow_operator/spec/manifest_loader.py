@@ -39,7 +39,7 @@ from yaml.reader import Reader
 from yaml.resolver import Resolver
 from yaml.scanner import Scanner
 
-from ..pipeline.config_fields import shown
+from ..pipeline.config_fields import field_path, shown
 
 #: The largest input read; beyond it nothing is parsed. Twice the API server's 1.5 MiB object limit,
 #: so a file of a few DataFlows with their Secrets fits, and Python composes it in seconds.
@@ -293,7 +293,7 @@ def _child_path(parent_path: str, parent: Node | None, index: Any) -> str:
     if isinstance(index, int):
         return f"{parent_path}[{index}]"
     if isinstance(index, ScalarNode):
-        return f"{parent_path}.{index.value}" if parent_path else str(index.value)
+        return field_path(parent_path, index.value)
     if isinstance(index, Node):
         return f"{parent_path}.<complex key>" if parent_path else "<complex key>"
     return parent_path or WHOLE_DOCUMENT
@@ -415,7 +415,7 @@ def _checked_json(root: Any) -> Any:
         if isinstance(value, _JsonObject):
             if value.duplicates:
                 raise ManifestError(shown_path, f"duplicate key {shown(value.duplicates[0])}")
-            stack.extend((item, f"{path}.{key}" if path else key, depth + 1) for key, item in value.items())
+            stack.extend((item, field_path(path, key), depth + 1) for key, item in value.items())
         elif isinstance(value, list):
             stack.extend((item, f"{path}[{index}]", depth + 1) for index, item in enumerate(value))
     return _plain(root)

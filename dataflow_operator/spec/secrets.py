@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..observability.connection_strings import connection_string_secrets, userinfo
+from ..pipeline.config_fields import field_path
 
 SUFFIX = "SecretRef"
 _TARGET_FIELD = {"ca": "caFile", "cert": "certFile", "key": "keyFile"}
@@ -36,9 +37,9 @@ def _walk(node: Any, path: str) -> Iterator[tuple[dict[str, Any], str, str]]:
     if isinstance(node, dict):
         for key, value in list(node.items()):
             if key.endswith(SUFFIX) and isinstance(value, Mapping):
-                yield node, key, f"{path}.{key}"
+                yield node, key, field_path(path, key)
             else:
-                yield from _walk(value, f"{path}.{key}")
+                yield from _walk(value, field_path(path, key))
     elif isinstance(node, list):
         for index, item in enumerate(node):
             yield from _walk(item, f"{path}[{index}]")

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from ..connectors import registry as connectors
 from ..pipeline.api_fields import allowed_keys, build
-from ..pipeline.config_fields import FieldError, Fields, SpecError, shown
+from ..pipeline.config_fields import FieldError, Fields, SpecError, field_path, shown
 from ..pipeline.timetext import parse_rfc3339
 from ..transformers import registry as transformers
 from .api import (
@@ -164,7 +164,7 @@ def _check_encodings(component: Any, path: str, errors: list[FieldError]) -> Non
     type_ = component.get("type")
     if isinstance(type_, str) and type_ not in ("type", "config") and type_ in component \
             and "config" in component and component[type_] != component["config"]:
-        errors.append(FieldError(f"{path}.{type_}", f"differs from {path}.config; give the settings once, "
+        errors.append(FieldError(field_path(path, type_), f"differs from {path}.config; give the settings once, "
                                                     f"as config or as {type_}"))
 
 

@@ -15,7 +15,7 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from ..pipeline.api_fields import api_field, build
-from ..pipeline.config_fields import FieldError, Fields, shown, type_name
+from ..pipeline.config_fields import FieldError, Fields, field_path, shown, type_name
 from ..pipeline.errors import InvalidDataError
 from ..pipeline.message import Message
 from ..pipeline.timetext import format_rfc3339
@@ -142,7 +142,7 @@ class CastConfig:
             f.error("spec", "spec is required (a map of JSONPath to type)")
             return cls(spec={})
         for key, type_ in spec.items():
-            entry = f"{f.at('spec')}.{key}"
+            entry = field_path(f.at("spec"), key)
             if not normalize(str(key).strip()):
                 f.errors.append(FieldError(entry, "spec keys must be non-empty JSONPaths"))
             if not isinstance(type_, str):  # a mapping or list is not hashable, let alone a type name

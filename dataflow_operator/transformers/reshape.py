@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from ..pipeline.api_fields import api_field, build
-from ..pipeline.config_fields import FieldError, Fields
+from ..pipeline.config_fields import FieldError, Fields, field_path
 from ..pipeline.errors import InvalidDataError
 from ..pipeline.message import Message
 from ..pipeline.timetext import format_rfc3339
@@ -292,9 +292,9 @@ class InsertFieldConfig:
         values = f.string_map("fields", required=True)
         for key, raw in values.items():
             if not normalize(key.strip()):
-                f.errors.append(FieldError(f"{f.at('fields')}.{key}", "must name a field"))
+                f.errors.append(FieldError(field_path(f.at("fields"), key), "must name a field"))
             if raw.startswith("json:") and decode_text(raw[5:]) is MISSING:
-                f.errors.append(FieldError(f"{f.at('fields')}.{key}", f"invalid json value {raw!r}"))
+                f.errors.append(FieldError(field_path(f.at("fields"), key), f"invalid json value {raw!r}"))
         # Keys as written (trimmed into paths by the transformer): trimming here could merge two
         # entries, and each is applied in turn. An invalid json: value fails each object payload.
         return cls(fields=values)

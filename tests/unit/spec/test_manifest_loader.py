@@ -83,12 +83,20 @@ def test_keys_are_compared_as_values() -> None:
     assert "duplicate key" in failure('a: {b: 1, "b": 2}\n').message
 
 
-@pytest.mark.parametrize("key", ["on", "1", "null", "1.5"])
-def test_keys_must_be_strings(key: str) -> None:
+@pytest.mark.parametrize(("key", "path"), [("on", "a.on"), ("1", "a.1"), ("null", "a.null"), ("1.5", 'a["1.5"]')])
+def test_keys_must_be_strings(key: str, path: str) -> None:
     error = failure(f"a:\n  {key}: x\n")
-    assert (error.path, error.line) == (f"a.{key}", 2) and "must be a string" in error.message
+    assert (error.path, error.line) == (path, 2) and "must be a string" in error.message
     assert load(f"a:\n  '{key}': x\n") == [{"a": {key: "x"}}]
 
+
+@pytest.mark.parametrize(("key", "path"), [(":kind", 'a[":kind"]'), ("b.c", 'a["b.c"]'), (" x", 'a[" x"]'),
+                                           ('q"\u2028', 'a["q\\"\\u2028"]')])
+def test_a_key_that_is_not_a_plain_name_is_quoted_in_paths(key: str, path: str) -> None:
+    """Found by the validate fuzz: a key ``:kind`` printed bare made ``-#0: :kind: ...``, a line
+    whose field path cannot be told from its message. Quoted, no key can forge one."""
+    error = failure(f"a:\n  {json.dumps(key)}: !!binary AAAA\n")
+    assert error.path == path
 
 def test_merge_keys_override_without_being_duplicates() -> None:
     assert load("base: &b {x: 1, y: 2}\nd:\n  <<: *b\n  x: 3\n") == [{"base": {"x": 1, "y": 2}, "d": {"x": 3, "y": 2}}]
