@@ -40,6 +40,8 @@ CHECKPOINT_KEY = "file"
 READ_BLOCK = 1 << 20
 STDIN_POLL_SECONDS = 0.2
 SCAN_BLOCK = 1 << 16
+#: What the error record of an over-long line keeps of it.
+EXCERPT_BYTES = 1024
 
 
 class FileSource(Source):
@@ -50,6 +52,8 @@ class FileSource(Source):
         self.path = settings.path
         self.follow = settings.follow
         self.poll_interval = settings.poll_interval_seconds
+        self.max_line_bytes = settings.max_line_bytes
+        self.read_block = READ_BLOCK  # tests make it small, so that lines cross block boundaries
         self.chunk_size = max(1, min(context.settings.channel_buffer_size, 1000))
         self._handle: BufferedReader | None = None
         self._tracker: ContiguousTracker[int] = ContiguousTracker()
@@ -113,25 +117,29 @@ class FileSource(Source):
         if self.path == "-":
             fd = self._handle.fileno()
             ready, _, _ = select.select([fd], [], [], STDIN_POLL_SECONDS)
-            return os.read(fd, READ_BLOCK) if ready else None
-        return self._handle.read1(READ_BLOCK)  # one raw read: pipes and growing files return what is there
+            return os.read(fd, self.read_block) if ready else None
+        return self._handle.read1(self.read_block)  # one raw read: pipes and growing files return what is there
 
     def read(self) -> Iterator[list[Message]]:
         stop = self.context.stop
-        buffer = b""
+        line = _PartialLine(self.max_line_bytes)  # the line begun in an earlier block
         chunk: list[Message] = []
         while not stop.is_set():
             block = self._read_block()
             if block:
                 self._refingerprint_small_file()
-                buffer += block
-                lines = buffer.split(b"\n")
-                buffer = lines.pop()
-                for line in lines:
-                    chunk.extend(self._message(line, len(line) + 1))
-                    if len(chunk) >= self.chunk_size:
-                        yield chunk
-                        chunk = []
+                lines = block.split(b"\n")
+                if len(lines) > 1:  # the partial line ends in this block; every later one is whole
+                    line.add(lines[0])
+                    chunk.extend(self._line_message(line))
+                    line = _PartialLine(self.max_line_bytes)
+                    for whole in lines[1:-1]:
+                        chunk.extend(self._message(whole, len(whole) + 1) if len(whole) <= self.max_line_bytes
+                                     else self._line_message(_PartialLine(self.max_line_bytes, whole)))
+                        if len(chunk) >= self.chunk_size:
+                            yield chunk
+                            chunk = []
+                line.add(lines[-1])
                 # Hand over what this block held before the next read, which may block (pipes).
                 if chunk:
                     yield chunk
@@ -142,11 +150,26 @@ class FileSource(Source):
             if block is None:
                 continue
             if not self.follow:
-                if buffer:  # a last line without a newline still counts at the end of the input
-                    yield self._message(buffer, len(buffer))
+                if line.length:  # a last line without a newline still counts at the end of the input
+                    yield self._line_message(line, newline=False)
                 return
             if stop.wait(self.poll_interval):
                 break
+
+    def _line_message(self, line: _PartialLine, *, newline: bool = True) -> list[Message]:
+        length = line.length + newline
+        if line.kept is not None:
+            return self._message(line.kept, length)
+        start = self._offset
+        self.context.metrics.error("read", "invalid_data")
+        log.warning("a line longer than maxLineBytes goes to the error sink as its first KiB",
+                    extra={"path": self.path, "offset": start, "line_bytes": line.length,
+                           "max_line_bytes": self.max_line_bytes})
+        [message] = self._message(line.excerpt, length, keep_blank=True)
+        message.unreadable = (f"line of {line.length} bytes at offset {start} of {self.path} is longer than "
+                              f"maxLineBytes ({self.max_line_bytes}); the record holds its first "
+                              f"{len(line.excerpt)} bytes")
+        return [message]
 
     def _refingerprint_small_file(self) -> None:
         """While the file is shorter than a full fingerprint, take it again as it grows, so the
@@ -156,12 +179,12 @@ class FileSource(Source):
             assert self._handle is not None
             self._identity = FileIdentity.of(self.path, self._handle.fileno())
 
-    def _message(self, line: bytes, length: int) -> list[Message]:
+    def _message(self, line: bytes, length: int, *, keep_blank: bool = False) -> list[Message]:
         start = self._offset
         self._offset += length
         if line.endswith(b"\r"):
             line = line[:-1]
-        if not line.strip():
+        if not keep_blank and not line.strip():
             return []
         message = Message(line, {"file": self.path, "offset": start})
         if self._checkpointer is not None:
@@ -181,6 +204,35 @@ class FileSource(Source):
         if self._handle is not None and self.path != "-":
             self._handle.close()
         self._handle = None
+
+
+class _PartialLine:
+    """A line read block by block. Up to ``limit`` bytes it is kept whole; past that only its first
+    :data:`EXCERPT_BYTES` and its length are, so a line of any length costs bounded memory (and
+    joining the pieces once, at the end, keeps reading it linear)."""
+
+    def __init__(self, limit: int, first: bytes = b"") -> None:
+        self.limit = limit
+        self.length = 0
+        self._pieces: list[bytes] = []
+        self.excerpt = b""
+        self.add(first)
+
+    def add(self, piece: bytes) -> None:
+        if not piece:
+            return
+        self.length += len(piece)
+        if self.excerpt:
+            return
+        self._pieces.append(piece)
+        if self.length > self.limit:
+            self.excerpt = b"".join(self._pieces)[:EXCERPT_BYTES]
+            self._pieces = []
+
+    @property
+    def kept(self) -> bytes | None:
+        """The whole line, or None when it is over the limit."""
+        return None if self.excerpt else b"".join(self._pieces)
 
 
 class FileSink(Sink):

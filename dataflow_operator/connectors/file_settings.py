@@ -17,6 +17,9 @@ class FileSourceConfig:
     follow: bool = api_field("Keep reading what is appended, like tail -f.", default=False)
     poll_interval_seconds: float = api_field("Seconds between checks for appended lines when following.",
                                              default=0.2, minimum=0.01)
+    max_line_bytes: int = api_field("Longest line read as a message. A longer one is not held in memory: it "
+                                    "goes to the error sink as its first KiB, and reading goes on after it.",
+                                    default=16 << 20, minimum=1)
 
     @classmethod
     def parse(cls, f: Fields) -> FileSourceConfig:
@@ -24,9 +27,11 @@ class FileSourceConfig:
         path = f.string("path", required=True)
         follow = f.boolean("follow")
         interval = f.number("pollIntervalSeconds", minimum=0.01)
+        max_line_bytes = f.integer("maxLineBytes", minimum=1)
         if follow and f.config.get("path") == STANDARD_STREAM:
             f.error("follow", "cannot follow stdin")
-        return build(cls, path=path or "", follow=follow, poll_interval_seconds=interval)
+        return build(cls, path=path or "", follow=follow, poll_interval_seconds=interval,
+                     max_line_bytes=max_line_bytes)
 
 
 @dataclass(frozen=True, slots=True)

@@ -70,6 +70,10 @@ class Message:
     #: route table maps to a sink. ``None``: the main sink. Not metadata, so it never reaches a sink
     #: or an error record as data.
     route: str | None = None
+    #: Why the source could not read this message whole (a line over the file source's limit);
+    #: ``data`` then holds the part it kept. The engine sends such a message straight to the error
+    #: sink, at stage ``source``, instead of through the transformations.
+    unreadable: str | None = None
 
     def derive(self, data: bytes, metadata: dict[str, Any] | None = None,
                doc: dict[str, Any] | None = None) -> Message:

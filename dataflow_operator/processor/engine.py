@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 from ..pipeline.checkpoint import CheckpointStore, deferred_saves
 from ..pipeline.connector import Sink, Source
-from ..pipeline.errors import classify
+from ..pipeline.errors import InvalidDataError, classify
 from ..pipeline.message import AckCountdown, Message
 from ..pipeline.metrics import ProcessorMetrics
 from ..pipeline.progress import ProgressTracker
@@ -39,6 +39,8 @@ from .writer import SinkWriter
 log = logging.getLogger(__name__)
 
 TRANSFORM_CHUNK = 512
+#: The error record's ``stage`` of a message the source could not read whole (``Message.unreadable``).
+SOURCE_STAGE = "source"
 
 
 @dataclass
@@ -276,6 +278,10 @@ class Pipeline:
         delta_active = 0
         succeeded = 0
         for message in messages:
+            if message.unreadable is not None:  # the source kept only part of it: nothing to transform
+                failures.append(TransformFailure(message, SOURCE_STAGE, self.source.type_name,
+                                                 InvalidDataError(message.unreadable)))
+                continue
             outputs, failed = chain.run(message)
             derived = len(outputs) + len(failed)
             delta_active += derived - 1

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from dataflow_operator.pipeline.jsontext import is_clean_json
-from tests.hostile.accounting import assert_exact_placement
+from tests.hostile.accounting import assert_exact_placement, original_of
 from tests.hostile.corpus import for_line_source
 from tests.processes import Processor, free_port
 
@@ -71,3 +71,21 @@ def test_error_records_replay_into_the_original_payloads(tmp_path: Path) -> None
     failed = [entry for entry in CORPUS if entry.placement("file") == "error"]
     clean = [json.loads(entry.payload) for entry in failed if is_clean_json(entry.payload)]
     assert clean and replayed == clean
+
+
+def test_an_overlong_line_costs_only_itself_and_bounded_memory(tmp_path: Path) -> None:
+    """A 64 MiB line over maxLineBytes goes to the error sink as its first KiB; its neighbours go on."""
+    big = b'{"blob":"' + b"a" * (64 << 20) + b'"}'
+    (tmp_path / "in.jsonl").write_bytes(b'{"id":1}\n' + big + b'\n{"id":2}\n' + big[:4096])
+    flow = hostile_flow(tmp_path, str(tmp_path / "in.jsonl"))
+    flow["source"]["config"]["maxLineBytes"] = 2048
+    processor = Processor(tmp_path, flow, name="overlong").start()
+    assert processor.wait(120) == 0, processor.logs()
+    assert [json.loads(line) for line in records(tmp_path / "out.jsonl")] == [{"id": 1}, {"id": 2}]
+    errors = [json.loads(line) for line in records(tmp_path / "errors.jsonl")]
+    assert [(e["error"]["stage"], e["error"]["type"]) for e in errors] == [("source", "invalid_data")] * 2
+    assert errors[0]["error"]["message"] == (
+        f"line of {len(big)} bytes at offset 9 of {tmp_path / 'in.jsonl'} is longer than maxLineBytes "
+        f"(2048); the record holds its first 1024 bytes")
+    assert "line of 4096 bytes at offset" in errors[1]["error"]["message"]
+    assert [original_of(line) for line in records(tmp_path / "errors.jsonl")] == [("bytes", big[:1024])] * 2
