@@ -60,6 +60,7 @@ from tests.peers.postgres import PostgresServer
 pytestmark = pytest.mark.slow
 
 NAMESPACE = "data"
+FILE = {"type": "file", "config": {"path": "-"}}
 DATAFLOW = "orders"
 OPERATOR_SELECTOR = f"app.kubernetes.io/name={RELEASE},app.kubernetes.io/instance={RELEASE}"
 PROCESSOR_SELECTOR = f"{contract.NAME_LABEL}={DATAFLOW}"
@@ -129,9 +130,23 @@ def test_1_helm_install_brings_up_the_operator_which_takes_the_lease(journey: Jo
         pods = ready_pods(journey.core, OPERATOR_NAMESPACE, OPERATOR_SELECTOR)
         return pods if len(pods) == 2 else None
 
+    def webhook_answers() -> bool | None:
+        """A server-side dry run in a namespace the webhook reviews: what docs/webhook.md tells a user
+        to wait for after install, as the Service's endpoints reach the node's proxy a little after
+        the pods are Ready (until then the API server's call is refused)."""
+        probe = dataflow_manifest("webhook-probe", "default", {"source": FILE, "sink": FILE})
+        try:
+            journey.custom.create_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, probe, dry_run="All")
+        except ApiException as exc:
+            if "failed calling webhook" in str(exc.body):
+                return None
+            raise
+        return True
+
     try:
         pods = wait_for(both_ready, "both operator pods are Ready")
         holder = wait_for(lambda: lease_holder(k8s.CoordinationV1Api(journey.api)), "an operator holds the Lease")
+        wait_for(webhook_answers, "the API server reaches the admission webhook")
     except Exception:
         print(journey.pod_logs(OPERATOR_NAMESPACE, OPERATOR_SELECTOR))
         raise
