@@ -322,12 +322,12 @@ class Pipeline:
         if self.error_sink is not None:
             self.error_sink.write(handled)
         else:
-            # Documented choice (docs/delivery.md): a message no transformation can take would fail
-            # the same way after every restart, so without an error sink it is logged and
-            # acknowledged rather than blocking the source position forever.
+            # Documented choice (docs/delivery.md): a message no transformation (or the source) can
+            # take would fail the same way after every restart, so without an error sink it is
+            # logged and acknowledged rather than blocking the source position forever.
             with deferred_saves():
                 for failure in handled:
-                    log.error("message dropped after a transformation error (no error sink configured)",
+                    log.error("message dropped: it failed at %s and no error sink is configured", failure.stage,
                               extra={"message_id": failure.message.describe(), "stage": failure.stage,
                                      "error": str(failure.error)})
                     failure.message.acknowledge()
